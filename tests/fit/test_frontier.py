@@ -111,6 +111,26 @@ def test_fit_offset_exact_recovery() -> None:
     assert (e, a, alpha) == pytest.approx((1.5, 3e3, 0.2), rel=1e-4)
 
 
+def test_dominated_envelope_points_are_left_out() -> None:
+    """Fixed-token runs: after a small run ends, a larger run's early (higher) loss is not efficient."""
+    rows = []
+    for i, n in enumerate((1e3, 1e4, 1e5)):
+        tokens = np.geomspace(1e5, 1e7, 25)
+        # each run ends well annealed; its early points sit far above the smaller run's end
+        loss = 2.0 * (1e3 / n) ** 0.05 + 2.0 * (tokens / 1e7) ** -0.4 - 1.0
+        rows.append(
+            pd.DataFrame({"run": f"r{i}", "N": n, "tokens": tokens, "C": 6 * n * tokens, "loss": loss})
+        )
+    curves = pd.concat(rows, ignore_index=True)
+    kept = fit_frontier(curves, n_boot=0, exclude_edges=False)
+    loose = fit_frontier(curves, n_boot=0, exclude_edges=False, exclude_dominated=False)
+    env = kept.envelope
+    used = env[env["used"]].sort_values("C")
+    assert (np.diff(used["loss"].to_numpy()) <= 1e-12).all()  # the kept frontier never rises
+    assert int(loose.envelope["used"].sum()) > int(env["used"].sum())
+    assert any("lower loss with less compute" in w for w in kept.warnings)
+
+
 def test_frontier_bootstrap_is_seeded() -> None:
     df = kaplan_curves(12, 30)
     r1 = fit_frontier(df, n_boot=30, seed=5)

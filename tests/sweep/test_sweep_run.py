@@ -221,7 +221,7 @@ def test_sweep_plan_cli(tmp_path: Path, six: Path) -> None:
         "isoflop-cpu",
         "batch-size",
         "shape",
-        "transfer",
+        "data-limited",
         "lstm-vs-transformer",
     }
 
@@ -271,3 +271,26 @@ def test_one_driver_per_store(tmp_path: Path, six: Path) -> None:
         assert out.returncode == 2
         assert f"another sweep driver (pid {os.getpid()}) is running on this store" in out.stderr
         assert st.runs().empty
+
+
+def test_several_sweeps_share_one_driver_and_their_common_runs(tmp_path: Path) -> None:
+    """Two studies with overlapping runs: each shared run trains once and belongs to both studies;
+    the unique-token axis gives capped runs that record their epochs."""
+    from lmscale.sweep.driver import run_sweeps
+
+    a = load_spec(six_spec(tmp_path, seeds="[0]", name="a.toml"))
+    b_path = six_spec(tmp_path, seeds="[0]", name="b.toml")
+    b_path.write_text(b_path.read_text().replace("seed = [0]", "seed = [0]\nunique_tokens = [512]"))
+    b = load_spec(b_path)
+    with Store(tmp_path / "s.db") as st:
+        summary = run_sweeps([(a, "a", "a.toml"), (a, "a2", "a.toml"), (b, "b", "b.toml")], st, live=False)
+        assert summary.total == 6 and summary.completed == 6 and summary.failed == 0
+        runs = st.runs()
+        assert len(runs) == 6  # a and a2 share all three runs
+        assert set(st.runs(study="a")["id"]) == set(st.runs(study="a2")["id"])
+        capped = st.fit_table(study="b")
+        assert (capped["unique_tokens"] == 512).all()
+        # 2048 tokens over a 512-token cap of 16-token windows: 4 epochs, so U = D / 4
+        assert capped["U"].to_numpy() == pytest.approx(capped["D"].to_numpy() / 4)
+        again = run_sweeps([(a, "a", "a.toml"), (b, "b", "b.toml")], st, live=False)
+        assert again.skipped == 6 and again.completed == 0

@@ -94,7 +94,9 @@ def test_files_toml_yaml_and_bad_syntax(tmp_path: Path) -> None:
         load_spec(bad)
     with pytest.raises(InputError, match="no such sweep spec file"):
         load_spec(tmp_path / "none.toml")
-    with pytest.raises(InputError, match="neither a sweep spec file nor a preset .presets: batch-size, demo"):
+    with pytest.raises(
+        InputError, match="neither a sweep spec file nor a preset .presets: batch-size, data-limited, demo"
+    ):
         resolve("no-such-preset")
 
 
@@ -174,6 +176,7 @@ def test_presets_parse_and_expand(name: str) -> None:
 def test_preset_list_and_demo_size() -> None:
     assert preset_names() == [
         "batch-size",
+        "data-limited",
         "demo",
         "demo-gpu",
         "demo-quick",
@@ -181,7 +184,6 @@ def test_preset_list_and_demo_size() -> None:
         "kaplan-cpu",
         "lstm-vs-transformer",
         "shape",
-        "transfer",
     ]
     demo = expand(load_preset("demo"))
     ns = [r.N for r in demo]

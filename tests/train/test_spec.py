@@ -39,6 +39,7 @@ def test_result_fields_change_the_id_operational_ones_do_not() -> None:
         {"eval_sets": ("python-code",)},
         {"shape": SHAPE.with_(d_model=64)},
         {"dtype": "bfloat16"},
+        {"unique_tokens": 100_000},
     ]:
         assert base.with_(**change).id != base.id, change
     for change in [
@@ -85,6 +86,8 @@ def test_derived_quantities() -> None:
         ({"micro_batch_size": 3}, "micro_batch_size"),
         ({"divergence_factor": 0.5}, "divergence_factor"),
         ({"eval_sets": "python-code"}, "eval_sets"),
+        ({"unique_tokens": 3}, "unique_tokens"),
+        ({"unique_tokens": 1.5e5}, "unique_tokens"),
     ],
 )
 def test_bad_specs_raise_one_line(change: dict, words: str) -> None:

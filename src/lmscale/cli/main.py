@@ -9,7 +9,7 @@ from lmscale.cli.app import app
 from lmscale.errors import InputError
 
 # Each module registers its commands on `app` when imported.
-_COMMAND_MODULES = ("count", "data", "train", "sweep", "runs", "fit", "plan", "report", "demo")
+_COMMAND_MODULES = ("count", "data", "train", "sweep", "runs", "fit", "plan", "report", "demo", "replicate")
 
 
 def _register_commands() -> None:

@@ -132,6 +132,7 @@ class TokenStore:
 
     def __post_init__(self) -> None:
         self._perm = lru_cache(maxsize=4)(self._permutation)
+        self._capped = lru_cache(maxsize=4)(self._capped_permutation)
 
     # windows ---------------------------------------------------------------------------------
     def n_windows(self, n_ctx: int, split: str = "train") -> int:
@@ -153,17 +154,44 @@ class TokenStore:
         rng = np.random.default_rng([seed, epoch])
         return rng.permutation(w).astype(np.int32 if w < 2**31 else np.int64)
 
-    def window_indices(self, start: int, count: int, n_ctx: int, seed: int = 0) -> np.ndarray:
-        """Window numbers of global sequences start .. start+count-1 (crossing epochs as needed)."""
+    def unique_windows(self, n_ctx: int, unique_tokens: int | None) -> int | None:
+        """Windows a cap of `unique_tokens` distinct tokens allows; None = no cap (the whole split)."""
+        if unique_tokens is None:
+            return None
+        w = self._train_windows(n_ctx)
+        if unique_tokens > w * n_ctx:
+            raise InputError(
+                f"token store {self.id}: unique_tokens={unique_tokens:,} is more than the training split "
+                f"holds ({w * n_ctx:,} tokens in {n_ctx}-token windows)"
+            )
+        return max(1, math.ceil(unique_tokens / n_ctx))
+
+    def _capped_permutation(self, n_ctx: int, seed: int, epoch: int, limit: int) -> np.ndarray:
+        """Epoch order over the first `limit` windows of the uncapped order (epoch 0 keeps that order)."""
+        subset = self._perm(n_ctx, seed, 0)[:limit]
+        if epoch == 0:
+            return subset
+        rng = np.random.default_rng([seed, epoch, limit])
+        return subset[rng.permutation(limit)]
+
+    def window_indices(
+        self, start: int, count: int, n_ctx: int, seed: int = 0, limit: int | None = None
+    ) -> np.ndarray:
+        """Window numbers of global sequences start .. start+count-1 (crossing epochs as needed);
+        `limit` (from `unique_windows`) cycles over that many windows instead of the whole split."""
         if seed < 0 or start < 0 or count < 0:
             raise InputError(f"seed, start and count must be >= 0 (got {seed}, {start}, {count})")
         w = self._train_windows(n_ctx)
+        capped = limit is not None and limit < w
+        if capped:
+            w = int(limit)  # type: ignore[arg-type]
         out = np.empty(count, dtype=np.int64)
         i, filled = start, 0
         while filled < count:
             epoch, j = divmod(i, w)
             take = min(count - filled, w - j)
-            out[filled : filled + take] = self._perm(n_ctx, seed, epoch)[j : j + take]
+            order = self._capped(n_ctx, seed, epoch, w) if capped else self._perm(n_ctx, seed, epoch)
+            out[filled : filled + take] = order[j : j + take]
             filled += take
             i += take
         return out
@@ -172,20 +200,24 @@ class TokenStore:
         idx = windows[:, None] * n_ctx + np.arange(n_ctx + 1)[None, :]
         return np.asarray(arr[idx], dtype=np.int64)
 
-    def train_batch(self, step: int, batch_size: int, n_ctx: int, seed: int = 0) -> np.ndarray:
+    def train_batch(
+        self, step: int, batch_size: int, n_ctx: int, seed: int = 0, unique_tokens: int | None = None
+    ) -> np.ndarray:
         """int64 [batch_size, n_ctx+1]: sequences step·batch_size … step·batch_size+batch_size-1."""
         if step < 0 or batch_size < 1:
             raise InputError(f"step must be >= 0 and batch_size >= 1 (got {step}, {batch_size})")
-        windows = self.window_indices(step * batch_size, batch_size, n_ctx, seed)
+        limit = self.unique_windows(n_ctx, unique_tokens)
+        windows = self.window_indices(step * batch_size, batch_size, n_ctx, seed, limit)
         return self._gather(self.train, windows, n_ctx)
 
     def budget_windows(self, tokens: int, n_ctx: int, seed: int = 0) -> np.ndarray:
         """The windows a D-token budget trains on: the first ⌈D/n_ctx⌉ of the fixed order."""
         return self.window_indices(0, math.ceil(tokens / n_ctx), n_ctx, seed)
 
-    def epochs(self, tokens: int, n_ctx: int) -> float:
-        """Passes over the training split that `tokens` (predicted tokens, n_ctx per window) takes."""
-        return tokens / (self._train_windows(n_ctx) * n_ctx)
+    def epochs(self, tokens: int, n_ctx: int, unique_tokens: int | None = None) -> float:
+        """Passes over the training split (or over the `unique_tokens` cap) that `tokens` takes."""
+        limit = self.unique_windows(n_ctx, unique_tokens)
+        return tokens / ((limit or self._train_windows(n_ctx)) * n_ctx)
 
     def heldout_batches(self, batch_size: int, n_ctx: int, max_tokens: int) -> Iterator[np.ndarray]:
         """Held-out windows in file order (stride n_ctx), up to ⌈max_tokens/n_ctx⌉ windows; fixed."""

@@ -37,10 +37,12 @@ from lmscale.fit.curves import (
 from lmscale.fit.frontier import (
     PowerLaw,
     check_boot,
+    dominated,
     envelope_on_grid,
     percentile_ci,
     power_law_with_boot,
     run_resamples,
+    usable_envelope,
 )
 from lmscale.jsonsafe import plain
 
@@ -153,6 +155,7 @@ def approach1(
     target_compute: float | None = None,
     min_fraction: float = 0.0,
     use_lr: bool = True,
+    exclude_dominated: bool = True,
 ) -> ComputeOptimal:
     """Chinchilla approach 1 from learning curves (long format: run, N, tokens, [C], loss).
 
@@ -171,16 +174,21 @@ def approach1(
     warnings: list[str] = []
     env = envelope_on_grid(grid, refine=refine)
     finite = np.isfinite(env.loss)
-    used = finite & env.interior if exclude_edges else finite
+    used = usable_envelope(env, exclude_edges, exclude_dominated)
     if used.sum() < 3:
         raise InputError(
             f"approach1: only {int(used.sum())} budgets where an interior run attains the minimum (need 3); "
             "add model sizes around the optimum or pass exclude_edges=False"
         )
-    if exclude_edges and (finite & ~used).any():
+    if exclude_edges and (finite & ~env.interior).any():
         warnings.append(
-            f"{int((finite & ~used).sum())} of {n_grid} budgets excluded: the smallest or largest covering run "
-            "attains the minimum there"
+            f"{int((finite & ~env.interior).sum())} of {n_grid} budgets excluded: the smallest or largest "
+            "covering run attains the minimum there"
+        )
+    if exclude_dominated and (finite & dominated(env.loss)).any():
+        warnings.append(
+            f"{int((finite & dominated(env.loss)).sum())} of {n_grid} budgets excluded: a run reached a lower "
+            "loss with less compute (the envelope there is a larger run's early, not annealed loss)"
         )
     n_distinct = np.unique(env.N[used]).size
     if n_distinct < 3:
@@ -194,7 +202,7 @@ def approach1(
     failed = 0
     for m in run_resamples(len(grid.runs), n_boot, seed):
         be = envelope_on_grid(grid, m, refine=refine)
-        bu = np.isfinite(be.loss) & (be.interior if exclude_edges else True)
+        bu = usable_envelope(be, exclude_edges, exclude_dominated)
         if bu.sum() < 3:
             failed += 1
         boot_n.append((grid.C[bu], be.N[bu]))

@@ -309,6 +309,23 @@ def _frontier_params(
     return {"E": float(e), "A": float(a), "alpha_C": float(alpha)}
 
 
+def dominated(loss: np.ndarray) -> np.ndarray:
+    """Grid points (C ascending) whose loss is above the lowest loss reached at any smaller C."""
+    best_before = np.fmin.accumulate(np.where(np.isfinite(loss), loss, np.inf))
+    best_before = np.concatenate([[np.inf], best_before[:-1]])
+    return loss > best_before
+
+
+def usable_envelope(env: EnvelopePoints, exclude_edges: bool, exclude_dominated: bool) -> np.ndarray:
+    """Envelope points a fit may use: covered, interior (if asked), not dominated (if asked)."""
+    used = np.isfinite(env.loss)
+    if exclude_edges:
+        used &= env.interior
+    if exclude_dominated:
+        used &= ~dominated(env.loss)
+    return used
+
+
 def fit_frontier(
     curves: pd.DataFrame,
     n_grid: int = 50,
@@ -320,8 +337,14 @@ def fit_frontier(
     huber_delta: float = 1e-3,
     min_fraction: float = 0.0,
     use_lr: bool = True,
+    exclude_dominated: bool = True,
 ) -> FrontierResult:
     """Fit Kaplan's L(C_min) to the lower envelope of all learning curves, with a bootstrap over runs.
+
+    ``exclude_dominated`` drops grid points where the envelope lies above a loss some run already
+    reached with less compute: after a run's last evaluation the envelope jumps up to a larger
+    run's early, not yet annealed loss, which is not compute-efficient (with fixed-token runs, as
+    Kaplan trained them, this happens after every small model ends).
 
     ``exclude_edges`` drops grid points whose attaining run has no covering run with a smaller or
     a larger N: there the true optimum may lie outside the sampled sizes, so the envelope is
@@ -340,17 +363,22 @@ def fit_frontier(
         raise InputError("fit_frontier: need learning curves from at least 2 runs for an envelope")
     warnings: list[str] = []
     env = envelope_on_grid(grid, refine=refine)
-    used = np.isfinite(env.loss) & (env.interior if exclude_edges else True)
+    used = usable_envelope(env, exclude_edges, exclude_dominated)
     min_pts = 3 if form == "power" else 4
     if used.sum() < min_pts:
         raise InputError(
             f"fit_frontier: only {int(used.sum())} envelope points where an interior run attains the minimum "
             f"(need {min_pts}); add model sizes around the optimum or pass exclude_edges=False"
         )
-    if exclude_edges and (~used & np.isfinite(env.loss)).any():
+    if exclude_edges and (~env.interior & np.isfinite(env.loss)).any():
         warnings.append(
-            f"{int((~used & np.isfinite(env.loss)).sum())} of {len(grid.C)} grid points excluded: the "
+            f"{int((~env.interior & np.isfinite(env.loss)).sum())} of {len(grid.C)} grid points excluded: the "
             "smallest or largest covering run attains the envelope there"
+        )
+    n_dominated = int((dominated(env.loss) & np.isfinite(env.loss)).sum())
+    if exclude_dominated and n_dominated:
+        warnings.append(
+            f"{n_dominated} of {len(grid.C)} grid points excluded: a run reached a lower loss with less compute"
         )
     params = _frontier_params(form, grid.C[used], env.loss[used], huber_delta)
     if not params["alpha_C"] > 0:
@@ -368,7 +396,7 @@ def fit_frontier(
     failed = 0
     for m in run_resamples(len(grid.runs), n_boot, seed):
         be = envelope_on_grid(grid, m, refine=refine)
-        bu = np.isfinite(be.loss) & (be.interior if exclude_edges else True)
+        bu = usable_envelope(be, exclude_edges, exclude_dominated)
         if bu.sum() < min_pts:
             failed += 1
             boot_alloc.append((np.empty(0), np.empty(0)))

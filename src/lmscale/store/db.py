@@ -533,6 +533,9 @@ class Store:
                 "status": r.status,
                 "source": r.source,
             }
+            epochs = _num((json.loads(r.final) if r.final else {}).get("epochs"))
+            if epochs is not None and epochs > 0 and r.D is not None:
+                row["U"] = r.D / max(epochs, 1.0)  # distinct tokens seen (data-constrained fits)
             for key, value in flatten_spec(json.loads(r.spec)).items():
                 row.setdefault(key, value)
             rows.append(row)

@@ -157,16 +157,53 @@ def run_sweep(
     workers: concurrent runs (default one per core, or per GPU); threads: CPU threads per run
     (default cores // workers). Threads change float summation order, so a run resumed with other
     threads matches an uninterrupted one to ~1e-6, not to the bit."""
+    return run_sweeps(
+        [(spec, study or spec.name, source)],
+        store,
+        executor=executor,
+        workers=workers,
+        threads=threads,
+        retry_failed=retry_failed,
+        address=address,
+        max_retries=max_retries,
+        runner=runner,
+        live=live,
+    )
+
+
+def run_sweeps(
+    sweeps: list[tuple[SweepSpec, str, str]],
+    store: Store,
+    executor: str = "local",
+    workers: int | None = None,
+    threads: int | None = None,
+    retry_failed: bool = False,
+    address: str | None = None,
+    max_retries: int = 2,
+    runner: str = DEFAULT_RUNNER,
+    live: bool | None = None,
+) -> SweepSummary:
+    """Several sweeps (spec, study, source) in one driver: their runs share one pool of workers
+    (one driver per store), a run two studies both need is trained once and linked to both."""
     with driver_lock(store):
-        study = study or spec.name
-        planned = expand(spec, source)
-        store.ensure_study(study, spec.model_dump(mode="json"))
-        statuses = store.statuses([r.id for r in planned])
-        todo = select(planned, statuses, retry_failed)
-        store.link(study, [r.id for r in planned if r.id in statuses])  # runs another study trained
-        summary = SweepSummary(study, len(planned), skipped=len(planned) - len(todo))
+        studies_of: dict[str, list[str]] = {}
+        planned: dict[str, PlannedRun] = {}
+        for spec, study, source in sweeps:
+            runs = expand(spec, source)
+            store.ensure_study(study, spec.model_dump(mode="json"))
+            for r in runs:
+                planned.setdefault(r.id, r)
+                studies_of.setdefault(r.id, []).append(study)
+        statuses = store.statuses(list(planned))
+        todo = select(list(planned.values()), statuses, retry_failed)
+        for _, study, _ in sweeps:  # runs another study trained
+            store.link(study, [i for i, s in studies_of.items() if study in s and i in statuses])
+        names = ", ".join(dict.fromkeys(study for _, study, _ in sweeps))
+        summary = SweepSummary(names, len(planned), skipped=len(planned) - len(todo))
         if not todo:
             return summary
+        if len(sweeps) > 1:  # several sweeps: longest runs first, so none is left running alone at the end
+            todo.sort(key=lambda r: -r.flops_exact)
         # GPU runs need the spec to ask for cuda; CPU sweeps never hand out GPUs.
         wants_gpu = any(r.spec.device.startswith("cuda") for r in todo)
         prepare_data(todo)
@@ -184,7 +221,7 @@ def run_sweep(
 
         def on_start(run: PlannedRun) -> None:
             in_flight[run.id] = time.time()
-            store.mark_running(study, run.id, run.spec.to_dict())
+            store.mark_running(studies_of[run.id][0], run.id, run.spec.to_dict())
             progress.start(run)
 
         def on_finish(run: PlannedRun, kind: str, payload: Any, started: float) -> None:
@@ -194,7 +231,10 @@ def run_sweep(
             else:
                 rec = failure_record(run, str(payload), started)
                 summary.failures[run.id] = str(payload)
-            store.record_run(study, rec)  # committed now: a crash after this line loses nothing
+            first, *others = studies_of[run.id]
+            store.record_run(first, rec)  # committed now: a crash after this line loses nothing
+            for other in others:
+                store.link(other, [run.id])
             setattr(summary, rec.status, getattr(summary, rec.status) + 1)
             progress.finish(run, rec.status, rec.loss, rec.error if rec.status == "failed" else None)
 

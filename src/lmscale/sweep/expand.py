@@ -149,6 +149,7 @@ def expand(spec: SweepSpec, source: str = "spec") -> list[PlannedRun]:
             ("seed", ax.seed),
             ("corpus", ax.corpus),
             ("schedule", ax.schedule),
+            ("unique_tokens", [round(u) for u in ax.unique_tokens] if ax.unique_tokens else None),
         )
         if values is not None
     }

@@ -11,7 +11,7 @@ Layout (every section optional except `sizes`):
     [model]   family, n_ctx, vocab_size, tied_embeddings, aspect_ratio, head_dim  (shape defaults / rule)
     [train]   any RunSpec field (corpus, tokenizer, eval_sets, batch_size, lr_rule, schedule, ...)
     [axes]    lists crossed in the design: tokens | tokens_per_param, batch_size, lr, seed, corpus,
-              schedule
+              schedule, unique_tokens
     [isoflop] budgets (FLOPs), flops ("6N" | "exact"), tokens_per_param_range, points, spread
     [curves]  eval_points (log-spaced evaluations of the one long run per size)
 """
@@ -80,6 +80,7 @@ class AxesSection(_Strict):
     seed: list[Annotated[int, Field(ge=0)]] | None = None
     corpus: list[str] | None = None
     schedule: list[Literal["cosine", "constant", "wsd"]] | None = None
+    unique_tokens: list[PosFloat] | None = None  # distinct-token caps (repeated data)
 
     @model_validator(mode="after")
     def _one_budget(self) -> AxesSection:

@@ -233,7 +233,9 @@ class _Trainer:
         return result
 
     def _fetch(self, step: int) -> torch.Tensor:
-        batch = self.data.train.train_batch(step, self.batch, self.n_ctx, seed=self.spec.data_seed)
+        # The cap is passed only when set: token stores of other kinds need not know about it.
+        cap = {"unique_tokens": self.spec.unique_tokens} if self.spec.unique_tokens is not None else {}
+        batch = self.data.train.train_batch(step, self.batch, self.n_ctx, seed=self.spec.data_seed, **cap)
         return dev.to_device(torch.from_numpy(np.asarray(batch, dtype=np.int64)), self.device)
 
     def _step(self, step: int, seq: torch.Tensor) -> None:
@@ -407,7 +409,9 @@ class _Trainer:
             "params_total": int(self.account.params_total),
             "params_non_embedding": int(self.account.params_non_embedding),
             "tokens_per_step": self.batch * self.n_ctx,
-            "epochs": _epochs(self.data.train, self.steps * self.batch * self.n_ctx, self.n_ctx),
+            "epochs": _epochs(
+                self.data.train, self.steps * self.batch * self.n_ctx, self.n_ctx, self.spec.unique_tokens
+            ),
         }
         if status == "diverged":
             final["diverged_step"] = getattr(self, "diverged_step", None)
@@ -431,7 +435,10 @@ def _micro_batches(spec: RunSpec) -> tuple[tuple[int, ...], tuple[int, ...] | No
     return normal, noise
 
 
-def _epochs(store: Any, tokens: int, n_ctx: int) -> float:
-    """Passes over the training split that the budget takes (NaN for stores that cannot tell)."""
+def _epochs(store: Any, tokens: int, n_ctx: int, unique_tokens: int | None = None) -> float:
+    """Passes over the training split (or the unique-token cap) that the budget takes (NaN for
+    stores that cannot tell)."""
     epochs = getattr(store, "epochs", None)
-    return float(epochs(tokens, n_ctx)) if epochs is not None else math.nan
+    if epochs is None:
+        return math.nan
+    return float(epochs(tokens, n_ctx, unique_tokens) if unique_tokens is not None else epochs(tokens, n_ctx))

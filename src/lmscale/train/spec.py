@@ -60,6 +60,11 @@ class RunSpec:
         by splitting that step's batch into micro-batches (McCandlish et al. 2018, App. A.1).
     divergence_factor: after warmup, a training loss above factor * (lowest loss so far) stops the
         run as diverged (NaN/inf always does).
+    unique_tokens: cap on distinct training tokens (None = the whole training split). The run
+        cycles, in epochs of fresh order, over the first ceil(unique_tokens / n_ctx) windows of the
+        data order, so a capped run sees the same data as an uncapped one until the cap is reached
+        and smaller caps are subsets of larger ones (repeated-data experiments: Kaplan et al. 2020
+        §4, Muennighoff et al. 2023).
     Operational (not in the id): device ("cpu", "cuda", "cuda:N", "mps"), threads (CPU threads;
         None = leave torch's setting), compile (torch.compile), checkpoint_every (steps; 0 = only at
         the end), micro_batch_size (gradient accumulation; None = whole batch at once).
@@ -93,6 +98,7 @@ class RunSpec:
     noise_scale: bool = True
     noise_every: int = 8
     divergence_factor: float = 3.0
+    unique_tokens: int | None = None
     dtype: Dtype = "float32"
     # operational
     device: str = "cpu"
@@ -150,6 +156,16 @@ class RunSpec:
             "must be >= 0 (0 = no clipping)",
         )
         need(self.divergence_factor > 1.0, "divergence_factor", "must be > 1")
+        need(
+            self.unique_tokens is None
+            or (
+                isinstance(self.unique_tokens, int)
+                and not isinstance(self.unique_tokens, bool)
+                and self.unique_tokens >= self.context
+            ),
+            "unique_tokens",
+            f"must be an integer of at least one context window ({self.context} tokens)",
+        )
         need(self.dtype in ("float32", "bfloat16"), "dtype", "must be float32 or bfloat16")
         need(self.threads is None or self.threads >= 1, "threads", "must be >= 1")
         if self.micro_batch_size is not None:
@@ -244,6 +260,8 @@ class RunSpec:
         for key in ("tokenizer_corpora", "eval_sets"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
+        if isinstance(kwargs.get("unique_tokens"), float) and kwargs["unique_tokens"].is_integer():
+            kwargs["unique_tokens"] = int(kwargs["unique_tokens"])  # 1e6 in a TOML/JSON file
         if "tags" in kwargs:
             kwargs["tags"] = tuple(tuple(t) for t in kwargs["tags"])
         try:
@@ -254,8 +272,9 @@ class RunSpec:
     def identity(self) -> dict[str, Any]:
         """The fields that determine the result: everything except OPERATIONAL_FIELDS."""
         d = {k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_FIELDS}
-        if not d["tags"]:
-            del d["tags"]
+        for optional in ("tags", "unique_tokens"):  # absent when unset: older ids stay valid
+            if not d[optional]:
+                del d[optional]
         d["spec_version"] = SPEC_VERSION
         return d
 

@@ -1,0 +1,55 @@
+"""`lmscale replicate`: the Kaplan et al. 2020 studies at laptop scale, trained, analysed, written."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from lmscale.cli.app import app, print_json
+
+
+@app.command("replicate")
+def replicate_command(
+    studies: list[str] = typer.Argument(
+        None, help="Studies: scaling, shape, data, compute, batch, transfer, lstm, chinchilla (default: all)."
+    ),
+    out: Path = typer.Option(Path("replication"), "--out", "-o", help="Folder for results and figures."),
+    store: Path | None = typer.Option(
+        None, "--store", help="Run store (default $LMSCALE_STORE or <home>/lmscale.db)."
+    ),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for every interval."),
+    no_train: bool = typer.Option(False, "--no-train", help="Only analyse runs already in the store."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Concurrent runs (default: one per core)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads per run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON."),
+) -> None:
+    """Replicate Kaplan et al. 2020 at laptop scale: train each study's presets (resumable), fit, compare
+    with the paper, and write findings, figures and data to --out."""
+    from lmscale.replicate.run import replicate
+    from lmscale.replicate.studies import study_names
+    from lmscale.store import default_store_path
+
+    names = studies or study_names()
+    store_path = store or default_store_path()
+    command = "lmscale replicate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "lmscale replicate"
+    outcomes = replicate(
+        names,
+        store_path,
+        out,
+        bootstrap=bootstrap,
+        do_train=not no_train,
+        workers=workers,
+        threads=threads,
+        command=command,
+    )
+    if as_json:
+        print_json([{"study": o.study, "folder": str(o.folder), "verdicts": o.verdicts} for o in outcomes])
+        return
+    for o in outcomes:
+        typer.echo(f"{o.study}: {o.folder}/findings.md ({o.wall_seconds:.0f} s)")
+        for key, verdict in o.verdicts.items():
+            typer.echo(f"  {verdict:<15} {key}")

@@ -1,0 +1,45 @@
+"""Small helpers every study uses: number formatting with intervals, power-law fits, figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmscale.fit import FitResult, fit
+from lmscale.report.style import new_figure
+
+__all__ = ["ci_text", "fit_power", "new_figure", "param_ci", "pct", "rel_diff"]
+
+
+def param_ci(result: FitResult, name: str) -> tuple[float, float, float]:
+    """(estimate, low, high) of a fitted parameter (or derived quantity); NaN bounds without bootstrap."""
+    est = float(result.params[name]) if name in result.params else float(result.derived.get(name, np.nan))
+    lo, hi = result.ci.get(name, (np.nan, np.nan))
+    return est, float(lo), float(hi)
+
+
+def ci_text(value: float, low: float = np.nan, high: float = np.nan, digits: int = 3) -> str:
+    """'0.085 (0.065–0.107)': a value with its 95% interval, significant digits."""
+    v = f"{value:.{digits}g}"
+    if np.isfinite(low) and np.isfinite(high):
+        return f"{v} ({low:.{digits}g}–{high:.{digits}g})"
+    return v
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f}%"
+
+
+def rel_diff(ours: float, paper: float) -> float:
+    """ours / paper − 1."""
+    return ours / paper - 1.0
+
+
+def fit_power(
+    df: pd.DataFrame, x: str, bootstrap: int, seed: int = 0, with_e: bool = False, **kw: Any
+) -> FitResult:
+    """L = (X_c/X)^alpha_X (Kaplan's pure power law) or E + A/X^alpha, bootstrapped over rows."""
+    table = df[[x, "loss"]].rename(columns={x: x}).copy()
+    return fit(table, "power-e" if with_e else "power", x=x, bootstrap=bootstrap, seed=seed, **kw)

@@ -1,0 +1,203 @@
+"""Study 4 on the kaplan-cpu curves: the compute-efficient frontier L(C_min) and how N should grow with C.
+
+Kaplan et al. 2020 §6.1, eq. 1.3: L(C_min) = (C_c/C_min)^α_C with α_C^min ≈ 0.050; §6.1 eq. 1.7 /
+Figure 14: compute-efficient N ∝ C_min^0.73. Hoffmann et al. 2022 find N_opt ∝ C^0.50. Porian et
+al. 2024 ("Resolving Discrepancies in Compute-Optimal Scaling of Language Models") trace Kaplan's
+0.73 to three choices: counting only non-embedding FLOPs (the last layer's logits are a large share
+of small models' compute), a warmup too long for small models, and one optimiser setting for
+every size. Our curves let us measure the first directly: the same runs under C = 6ND and under
+the exact count (attention, embeddings and logits included).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmscale.errors import InputError
+from lmscale.fit.frontier import FrontierResult, fit_frontier, percentile_ci
+from lmscale.replicate.common import ci_text, new_figure, pct
+from lmscale.replicate.context import Context
+from lmscale.replicate.result import Finding, StudyResult
+from lmscale.report.style import FIT_COLOR, SizeColors
+
+PRESET = "kaplan-cpu"
+PAPER_ALPHA_C = 0.050  # Kaplan eq. 1.3, L(C_min)
+PAPER_A_KAPLAN = 0.73  # Kaplan eq. 1.7, N ∝ C_min^0.73
+PAPER_A_CHINCHILLA = 0.50  # Hoffmann et al. 2022, approaches 1-3: 0.50, 0.49, 0.46
+#: The frontier is a power law when the envelope's log-space R² is at least this.
+MIN_R2 = 0.98
+
+
+def _with_convention(curves: pd.DataFrame, convention: str, n_total: pd.Series | None = None) -> pd.DataFrame:
+    """Curves whose C column is the chosen FLOP count ("6ND" or "exact"); with `n_total` (run ->
+    total parameters) N counts the embedding / output layer too, as Porian et al. count it."""
+    cur = curves.copy()
+    if n_total is not None:
+        cur["N"] = cur["run"].map(n_total).astype(float)
+    column = {"6ND": "flops_6n", "exact": "flops_exact"}[convention]
+    if column not in cur.columns or cur[column].isna().any():
+        raise InputError(f"study {PRESET!r}: curves lack the {column} column needed for C = {convention}")
+    cur["C"] = cur[column].astype(float)
+    return cur[cur["C"] > 0]
+
+
+def analyse_compute(ctx: Context) -> StudyResult:
+    curves = ctx.curves(PRESET)
+    if curves["run"].nunique() < 4:
+        raise InputError(f"study {PRESET!r}: the frontier needs learning curves of at least 4 sizes")
+    res = StudyResult("compute", "4. L(C_min) and the compute-efficient allocation (Kaplan §6)")
+    runs = ctx.runs(PRESET)
+    n_total = runs.set_index("run")["N_total"]
+    fronts: dict[str, FrontierResult] = {}
+    # Fixed-token runs: every small model ends early in C, so the edge rule would drop the whole top
+    # of the envelope; dominated points (after a run ends) are dropped instead (fit_frontier default).
+    for key, convention, total in (
+        ("6ND", "6ND", None),
+        ("exact", "exact", None),
+        ("exact_total", "exact", n_total),
+    ):
+        fronts[key] = fit_frontier(
+            _with_convention(curves, convention, total),
+            n_boot=ctx.bootstrap,
+            seed=ctx.seed,
+            exclude_edges=False,
+        )
+    f6, fx, ft = fronts["6ND"], fronts["exact"], fronts["exact_total"]
+    alpha = f6.params["alpha_C"]
+    a_lo, a_hi = f6.ci95["alpha_C"]
+    res.numbers["frontier"] = {k: f.to_dict() for k, f in fronts.items()}
+    power = f6.r2_log >= MIN_R2
+    res.findings.append(
+        Finding(
+            "L(C_min) is a power law",
+            f"the envelope of learning curves follows L = (C_c/C_min)^α_C with α_C ≈ {PAPER_ALPHA_C} (§6.1, eq. 1.3)",
+            f"α_C = {ci_text(alpha, a_lo, a_hi)} (C = 6ND), {ci_text(fx.params['alpha_C'], *fx.ci95['alpha_C'])} "
+            f"(exact FLOPs); envelope R² (log) {f6.r2_log:.3f} over "
+            f"{np.log10(f6.envelope['C'].max() / f6.envelope['C'].min()):.1f} decades of C",
+            "reproduced" if power else "partly",
+            f"reproduced if the envelope's log-space R² is at least {MIN_R2}",
+            why="" if power else "the envelope bends where one size's curve hands over to the next",
+            figure="frontier",
+        )
+    )
+    inside = a_lo <= PAPER_ALPHA_C <= a_hi
+    res.findings.append(
+        Finding(
+            "α_C value",
+            f"α_C^min = {PAPER_ALPHA_C} (WebText2, BPE)",
+            f"α_C = {ci_text(alpha, a_lo, a_hi)}, {alpha / PAPER_ALPHA_C:.2f}x the paper's",
+            "reproduced" if inside else "partly",
+            "reproduced if the paper's value lies inside our 95% interval",
+            why=""
+            if inside
+            else "different data (per-byte loss), tokenizer and scale (C up to ~1e14 FLOPs, not 1e21)",
+            figure="frontier",
+        )
+    )
+    # Allocation: which N attains the frontier as C grows, under both FLOP conventions.
+    a6, ax, at = f6.allocation, fx.allocation, ft.allocation
+    res.numbers["allocation"] = {
+        key: {
+            "a": f.allocation.exponent,
+            "ci95": f.allocation.exponent_ci95,
+            "r2_log": f.allocation.r2_log,
+            "points": f.allocation.n_points,
+        }
+        for key, f in fronts.items()
+    }
+    lo6, hi6 = a6.exponent_ci95
+    # Where does ours sit: nearer Kaplan's 0.73 or Chinchilla's 0.50?
+    nearer = (
+        "Kaplan"
+        if abs(a6.exponent - PAPER_A_KAPLAN) < abs(a6.exponent - PAPER_A_CHINCHILLA)
+        else "Chinchilla"
+    )
+    consistent = lo6 <= PAPER_A_KAPLAN <= hi6
+    res.findings.append(
+        Finding(
+            "Compute-efficient N ∝ C^a",
+            f"N ∝ C_min^{PAPER_A_KAPLAN} (§6.1, eq. 1.7; Chinchilla: {PAPER_A_CHINCHILLA})",
+            f"a = {ci_text(a6.exponent, lo6, hi6)} with C = 6ND (non-embedding, Kaplan's convention); "
+            f"a = {ci_text(ax.exponent, *ax.exponent_ci95)} with exact FLOPs (logits and attention counted); "
+            f"a = {ci_text(at.exponent, *at.exponent_ci95)} when N also counts the embedding/output layer "
+            f"(Porian et al.'s convention). Ours is nearer {nearer}'s value",
+            "reproduced" if consistent else "partly",
+            f"reproduced if Kaplan's {PAPER_A_KAPLAN} lies inside our 95% interval (C = 6ND, as the paper counts)",
+            why=""
+            if consistent
+            else "Porian et al. 2024 show the exponent depends on the FLOP and parameter convention (here "
+            f"{at.exponent - a6.exponent:+.2f} from Kaplan's to theirs), on warmup length (ours is 5% of each run, their fix) and on "
+            "per-size tuning (our LR rule is fixed); the envelope of cosine runs also mixes partly-decayed "
+            "points. At ~1e13 FLOPs our frontier spans few sizes, so the interval is wide",
+            figure="frontier",
+        )
+    )
+    # The three frontiers resample the same runs in the same order (same seed, same run count), so
+    # the bootstrap draws are paired and the shift has its own interval.
+    shift = at.exponent - a6.exponent
+    paired = at.boot_exponents - a6.boot_exponents if len(at.boot_exponents) == len(a6.boot_exponents) else []
+    s_lo, s_hi = percentile_ci(np.asarray(paired)) if len(paired) else (float("nan"), float("nan"))
+    res.numbers["allocation"]["shift_to_porian"] = {"shift": shift, "ci95": [s_lo, s_hi]}
+    verdict = "reproduced" if s_hi < 0 else ("partly" if shift < 0 else "not reproduced")
+    res.findings.append(
+        Finding(
+            "Porian et al.: the convention explains part of 0.73 vs 0.5",
+            "counting the last layer's FLOPs (and parameters), a shorter warmup and per-size tuning move Kaplan's "
+            "exponent to Chinchilla's ~0.5 (Porian et al. 2024)",
+            f"counting the output layer in C and N moves a from {a6.exponent:.2f} to {at.exponent:.2f} "
+            f"(shift {ci_text(shift, s_lo, s_hi, 2)}, paired bootstrap); our warmup is already 5% of each run and "
+            "the LR rule is not tuned per size, so the other two factors are not varied here",
+            verdict,
+            "reproduced if the paired 95% interval of the shift lies below 0; partly if only the estimate does",
+            why=""
+            if verdict == "reproduced"
+            else "with a 256-symbol vocabulary the output layer is a large share of only our smallest models, so "
+            "the convention moves few envelope points",
+            figure="frontier",
+        )
+    )
+    res.tables["frontier_6nd"] = f6.envelope
+    res.tables["frontier_exact"] = fx.envelope
+    res.tables["frontier_exact_total"] = ft.envelope
+    res.notes.append(
+        "Porian et al. count the output layer in both C and N; with a 256-symbol vocabulary the output layer is "
+        f"{pct(float((1 - runs['N'] / runs['N_total']).max()), 0)} of our smallest model's parameters"
+    )
+    res.figures["frontier"] = _figure(curves, f6, fx)
+    return res
+
+
+def _figure(curves: pd.DataFrame, f6: FrontierResult, fx: FrontierResult) -> Any:
+    fig, axes = new_figure(2)
+    colors = SizeColors.for_values(curves["N"].to_numpy(float))
+    for _, g in curves.groupby("run"):
+        axes[0].plot(g["flops_6n"], g["loss"], color=colors(g["N"].iloc[0]), lw=1)
+    env = f6.envelope
+    grid = np.geomspace(env["C"].min(), env["C"].max() * 10, 100)
+    axes[0].plot(
+        grid, f6.predict(grid), color=FIT_COLOR, lw=2, label=f"L(C_min), α_C = {f6.params['alpha_C']:.3f}"
+    )
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("compute C = 6ND (FLOPs)")
+    axes[0].set_ylabel("held-out loss (nats/byte)")
+    axes[0].set_title("learning curves and their envelope (Figure 13)")
+    axes[0].legend(fontsize=8)
+    colors.colorbar(fig, axes[0])
+    for f, label, color in ((f6, "C = 6ND", FIT_COLOR), (fx, "exact FLOPs", "#1f77b4")):
+        used = f.envelope[f.envelope["used"]] if "used" in f.envelope.columns else f.envelope
+        axes[1].plot(used["C"], used["N"], "o", color=color, ms=3, alpha=0.6)
+        g = np.geomspace(used["C"].min(), used["C"].max(), 50)
+        axes[1].plot(
+            g, f.allocation.predict(g), color=color, label=f"{label}: N ∝ C^{f.allocation.exponent:.2f}"
+        )
+    axes[1].set_xscale("log")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("compute C (FLOPs)")
+    axes[1].set_ylabel("N attaining the frontier")
+    axes[1].set_title("compute-efficient model size (Figure 14)")
+    axes[1].legend(fontsize=8)
+    return fig

@@ -1,0 +1,43 @@
+"""What an analysis reads: the store's studies (one per preset), loaded once, and its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from lmscale.errors import InputError
+from lmscale.report.data import ReportInput, load_study
+
+
+@dataclass
+class Context:
+    """store: the run store; bootstrap: resamples for every interval; seed: of the resampling."""
+
+    store: Path
+    bootstrap: int = 1000
+    seed: int = 0
+    _cache: dict[str, ReportInput] = field(default_factory=dict, repr=False)
+
+    def data(self, study: str) -> ReportInput:
+        """Finished runs, curves, evals and per-position losses of a store study (a preset name)."""
+        if study not in self._cache:
+            self._cache[study] = load_study(study, self.store)
+        return self._cache[study]
+
+    def runs(self, study: str, min_runs: int = 1) -> pd.DataFrame:
+        """Final points (one row per completed run, spec flattened into columns)."""
+        runs = self.data(study).runs
+        if len(runs) < min_runs:
+            raise InputError(
+                f"study {study!r} has {len(runs)} completed run(s), needs {min_runs}: "
+                f"run `lmscale sweep run {study}` first"
+            )
+        return runs
+
+    def curves(self, study: str) -> pd.DataFrame:
+        cur = self.data(study).curves
+        if cur is None or cur.empty:
+            raise InputError(f"study {study!r} has no learning curves")
+        return cur

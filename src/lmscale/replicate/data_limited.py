@@ -1,0 +1,640 @@
+"""Study 3: L(D) and L(N, D) with early stopping, and the overfitting penalty (Kaplan et al. 2020, §4).
+
+Design (preset ``data-limited``): four sizes x five caps on distinct training tokens (1e5 … 5e6),
+every run trained on 5e6 tokens (50 … 1 epochs) with 20 log-spaced held-out evaluations. Kaplan
+early-stops on the test loss, so a run's loss here is the *minimum* held-out loss along its curve and
+its data size D is the cap (distinct tokens), not the tokens it was trained on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lmscale.errors import InputError
+from lmscale.fit import FitResult, backtest, fit
+from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct
+from lmscale.replicate.context import Context
+from lmscale.replicate.result import Finding, StudyResult
+from lmscale.report.analysis import attempt
+from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span
+
+PRESET = "data-limited"
+
+# ---- Kaplan et al. 2020 (arXiv:2001.08361) -------------------------------------------------------
+K_ALPHA_D_SINGLE, K_DC_SINGLE = 0.095, 5.4e13  # eq. 1.2 / Table 5: L(D), early-stopped, BPE tokens
+K_ALPHA_N, K_ALPHA_D = 0.076, 0.103  # Table 2: the joint L(N, D) fit of eq. 1.5 / 4.1
+K_NC, K_DC = 6.4e13, 1.8e13  # Table 2
+K_RATIO = 0.74  # α_N/α_D, eq. 4.4
+K_D2_COEF = 5e3  # eq. 4.4: δL < 2% needs D ≳ 5e3·N^0.74 (BPE tokens)
+BYTES_PER_BPE = 4.2  # WebText2: 96 GB of text in 2.29e10 BPE tokens (Kaplan §2.3)
+PENALTY = 0.02  # the 2% overfitting penalty of eq. 4.4
+
+# ---- Pre-stated criteria -------------------------------------------------------------------------
+R2_MIN = 0.95  # a law "explains" the losses: R² of log loss
+BACKTEST_MAX_ERR = 0.03  # mean |L̂/L − 1| on the held-out largest size
+# α_D band: a factor of 2 around 0.095. Kaplan's own α_D moves from 0.095 (L(D) alone) to 0.103
+# (joint fit), and our tokens are bytes of a different corpus, so only the order of magnitude of the
+# exponent is a fair test.
+ALPHA_D_BAND = (K_ALPHA_D_SINGLE / 2, K_ALPHA_D_SINGLE * 2)
+# α_N/α_D band: 0.74 ± 0.15 (≈ ±20%). Kaplan's separately fitted exponents give 0.076/0.095 = 0.80 and
+# the joint fit 0.74; ±0.15 covers that spread with about as much again for our smaller N range.
+RATIO_BAND = (0.6, 0.9)
+# ... and an interval wider than a factor of 3 (high/low) does not test anything: the data cannot tell.
+RATIO_CI_SPAN_MAX = 3.0
+MONO_TOL = (
+    0.01  # "loss decreases with D": no step up by > 1% (2x the ~0.5% noise of a difference of two evals)
+)
+SPEARMAN_MIN = 0.8  # penalties collapse onto one increasing function of N^(α_N/α_D)/D
+CURVE_RISE_MIN = 0.01  # overfitting visible: final held-out loss ≥ 1% above the minimum
+D2_FACTOR = 10.0  # D_2%(N) within 10x of Kaplan's eq. 4.4 (converted to bytes) counts as reproduced
+SATURATED_TOL = 0.01  # a size is N-limited when the two largest caps differ by < 1% in loss
+MIN_RUNS = 8
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------------
+
+
+def early_stopped(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: N, D (= the distinct-token cap), the minimum held-out loss and where it fell."""
+    caps = pd.to_numeric(runs.get("unique_tokens"), errors="coerce") if "unique_tokens" in runs else None
+    trained = pd.to_numeric(runs["D"], errors="coerce")
+    cap = trained if caps is None else caps.fillna(trained)
+    spec = pd.DataFrame(
+        {"run": runs["run"], "N": runs["N"].astype(float), "D": cap.astype(float), "trained": trained}
+    )
+    rows = []
+    for run, g in curves.groupby("run", sort=False):
+        g = g.sort_values("tokens")
+        loss = g["loss"].to_numpy(float)
+        i = int(np.nanargmin(loss))
+        rows.append(
+            {
+                "run": run,
+                "loss": loss[i],
+                "loss_final": loss[-1],
+                "tokens_at_min": float(g["tokens"].iloc[i]),
+                "n_evals": len(g),
+            }
+        )
+    per_run = pd.DataFrame(rows, columns=["run", "loss", "loss_final", "tokens_at_min", "n_evals"])
+    table = spec.merge(per_run, on="run", how="inner")
+    table["epochs"] = table["trained"] / table["D"]
+    table["rise_after_min"] = table["loss_final"] / table["loss"] - 1.0
+    return table.sort_values(["N", "D"]).reset_index(drop=True)
+
+
+def check_design(table: pd.DataFrame) -> None:
+    """Enough runs for a 4-parameter surface: several sizes and several caps."""
+    n_sizes, n_caps = table["N"].nunique(), table["D"].nunique()
+    if len(table) < MIN_RUNS or n_sizes < 2 or n_caps < 3:
+        raise InputError(
+            f"study {PRESET!r}: {len(table)} run(s) with curves over {n_sizes} size(s) and {n_caps} cap(s); "
+            f"need >= {MIN_RUNS} runs, >= 2 sizes and >= 3 caps (run `lmscale sweep run {PRESET}`)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fits
+# ---------------------------------------------------------------------------------------------------
+
+
+def fit_ld_per_size(table: pd.DataFrame, ctx: Context, skipped: dict[str, str]) -> dict[float, FitResult]:
+    """L(D) = (D_c/D)^α_D for every size with >= 3 caps."""
+    out = {}
+    for n, g in table.groupby("N"):
+        if g["D"].nunique() < 3:
+            skipped[f"L(D) at N={n:.3g}"] = f"only {g['D'].nunique()} caps"
+            continue
+        res = attempt(
+            skipped, f"L(D) at N={n:.3g}", lambda g=g: fit_power(g, "D", ctx.bootstrap, seed=ctx.seed)
+        )
+        if res is not None:
+            out[float(n)] = res
+    return out
+
+
+def gain_at_top(table: pd.DataFrame, n: float) -> float:
+    """Relative loss drop between a size's two largest caps (< SATURATED_TOL: more data no longer helps)."""
+    g = table[table["N"] == n].sort_values("D")
+    return float(g["loss"].iloc[-2] / g["loss"].iloc[-1] - 1.0)
+
+
+def headline_size(table: pd.DataFrame, fits: dict[float, FitResult]) -> tuple[float, bool]:
+    """The largest size whose loss still falls between its two largest caps, and whether one exists
+    (else the largest size)."""
+    for n in sorted(fits, reverse=True):
+        if gain_at_top(table, n) >= SATURATED_TOL:
+            return n, True
+    return max(fits), False
+
+
+def ratio_draws(res: FitResult) -> np.ndarray:
+    """α_N/α_D for each bootstrap draw (samples are in form-parameter order)."""
+    if res.samples is None or len(res.samples) == 0:
+        return np.empty(0)
+    names = res.form.names
+    return res.samples[:, names.index("alpha_N")] / res.samples[:, names.index("alpha_D")]
+
+
+def l_inf(params: dict[str, float], n: np.ndarray) -> np.ndarray:
+    """L(N, ∞) = (N_c/N)^α_N: the loss with unlimited data."""
+    return (params["N_c"] / np.asarray(n, float)) ** params["alpha_N"]
+
+
+def penalty_curve(params: dict[str, float], x: np.ndarray) -> np.ndarray:
+    """δL as a function of x = N^(α_N/α_D)/D (eq. 4.3): (1 + x·D_c/N_c^(α_N/α_D))^α_D − 1."""
+    r = params["alpha_N"] / params["alpha_D"]
+    return (1.0 + np.asarray(x, float) * params["D_c"] / params["N_c"] ** r) ** params["alpha_D"] - 1.0
+
+
+def d_at_penalty(n: np.ndarray, nc: np.ndarray, dc: np.ndarray, an: np.ndarray, ad: np.ndarray) -> np.ndarray:
+    """The D at which δL(N, D) = PENALTY: (N/N_c)^(α_N/α_D)·D_c / ((1+PENALTY)^(1/α_D) − 1)."""
+    return (n / nc) ** (an / ad) * dc / np.expm1(np.log1p(PENALTY) / ad)
+
+
+def d2_table(res: FitResult, sizes: np.ndarray) -> pd.DataFrame:
+    """D_2%(N) with bootstrap intervals, next to Kaplan's eq. 4.4 in BPE tokens and in bytes."""
+    p = res.params
+    rows = []
+    names = res.form.names
+    for n in sizes:
+        est = float(d_at_penalty(n, p["N_c"], p["D_c"], p["alpha_N"], p["alpha_D"]))
+        lo = hi = float("nan")
+        if res.samples is not None and len(res.samples) >= 2:
+            s = res.samples
+            draws = d_at_penalty(n, *(s[:, names.index(k)] for k in ("N_c", "D_c", "alpha_N", "alpha_D")))
+            draws = draws[np.isfinite(draws)]
+            if draws.size >= 2:
+                lo, hi = np.percentile(draws, [2.5, 97.5])
+        kap = K_D2_COEF * n**K_RATIO
+        rows.append(
+            {
+                "N": n,
+                "D_2pct": est,
+                "D_2pct_low": lo,
+                "D_2pct_high": hi,
+                "kaplan_bpe": kap,
+                "kaplan_bytes": kap * BYTES_PER_BPE,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def power_of_d2(table: pd.DataFrame) -> tuple[float, float]:
+    """D_2% = K·N^r: (K, r) from two sizes of the table (exact, since r is a fit parameter)."""
+    a, b = table.iloc[0], table.iloc[-1]
+    r = math.log(b["D_2pct"] / a["D_2pct"]) / math.log(b["N"] / a["N"])
+    return a["D_2pct"] / a["N"] ** r, r
+
+
+def add_penalties(table: pd.DataFrame, res: FitResult) -> pd.DataFrame:
+    out = table.copy()
+    r = res.params["alpha_N"] / res.params["alpha_D"]
+    out["L_inf"] = l_inf(res.params, out["N"].to_numpy())
+    out["penalty"] = out["loss"] / out["L_inf"] - 1.0
+    out["x"] = out["N"].to_numpy() ** r / out["D"].to_numpy()
+    out["loss_pred"] = res.predict(N=out["N"].to_numpy(), D=out["D"].to_numpy())
+    return out
+
+
+def run_backtest(table: pd.DataFrame, ctx: Context):
+    """Fit kaplan-nd on all but the largest size; predict the largest."""
+    sizes = np.sort(table["N"].unique())
+    if len(sizes) < 3:
+        raise InputError(f"backtest needs 3 sizes (2 to fit, 1 to predict), have {len(sizes)}")
+    return backtest(
+        table[["N", "D", "loss"]],
+        "kaplan-nd",
+        cutoff=float(sizes[-2]),
+        by="N",
+        bootstrap=min(ctx.bootstrap, 200),
+        seed=ctx.seed,
+    )
+
+
+def fit_data_constrained(runs: pd.DataFrame, table: pd.DataFrame, ctx: Context) -> FitResult:
+    """Muennighoff et al. 2023 on the final (not early-stopped) losses: D = tokens trained, U = cap."""
+    final = runs[["run", "N", "D", "loss"]].merge(table[["run", "D"]].rename(columns={"D": "U"}), on="run")
+    # A cap within 1% of the tokens trained is one epoch (the trainer rounds to whole 128-token windows).
+    final["U"] = np.where(final["U"] >= 0.99 * final["D"], final["D"], final["U"])
+    return fit(final, "data-constrained", bootstrap=min(ctx.bootstrap, 100), seed=ctx.seed)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Verdicts
+# ---------------------------------------------------------------------------------------------------
+
+
+def overlaps(lo: float, hi: float, band: tuple[float, float]) -> bool:
+    return bool(np.isfinite(lo) and np.isfinite(hi) and lo <= band[1] and hi >= band[0])
+
+
+def monotone_in_d(table: pd.DataFrame) -> dict[float, bool]:
+    """Per size: the early-stopped loss never rises by more than MONO_TOL as the cap grows."""
+    out = {}
+    for n, g in table.groupby("N"):
+        loss = g.sort_values("D")["loss"].to_numpy()
+        out[float(n)] = bool(np.all(loss[1:] <= loss[:-1] * (1 + MONO_TOL)))
+    return out
+
+
+def finding_ld(
+    table: pd.DataFrame, fits: dict[float, FitResult], n_star: float, unsaturated: bool
+) -> tuple[Finding, dict]:
+    res = fits[n_star]
+    a, lo, hi = param_ci(res, "alpha_D")
+    dc = param_ci(res, "D_c")
+    falls = a > 0 and monotone_in_d(table)[n_star]
+    if res.r2_log >= R2_MIN and falls and overlaps(lo, hi, ALPHA_D_BAND):
+        verdict = "reproduced"
+    elif res.r2_log >= R2_MIN and falls:
+        verdict = "partly"
+    else:
+        verdict = "not reproduced"
+    each = "; ".join(
+        f"N={n:.3g}: {ci_text(*param_ci(f, 'alpha_D'))} (R² {f.r2_log:.3f})" for n, f in sorted(fits.items())
+    )
+    ours = (
+        f"at N={n_star:.3g} ("
+        + (
+            "largest size whose loss still falls ≥ 1% between the two largest caps"
+            if unsaturated
+            else "largest size; every size changes < 1% between the two largest caps"
+        )
+        + f"): α_D = {ci_text(a, lo, hi)}, "
+        f"D_c = {ci_text(*dc)} bytes, R²(log) = {res.r2_log:.3f}. Per size α_D: {each}"
+    )
+    gains = ", ".join(f"{pct(gain_at_top(table, n))} at N={n:.3g}" for n in sorted(fits))
+    why = ""
+    if verdict != "reproduced":
+        why = (
+            f"α_D differs from 0.095 by {pct(a / K_ALPHA_D_SINGLE - 1)}. Going from a 3e6 to a 5e6 cap lowers "
+            f"the loss by {gains}: above ~1e6 distinct bytes our runs are limited by the model and by the "
+            "5e6 tokens every run trains on (a fixed cosine schedule, not training to convergence as "
+            "Kaplan's early-stopped L(D) assumes), so the pure power law in D, which has no N or training-"
+            "length term, bends over our 1.7 decades of D. Byte tokens of a 13.5M-byte English corpus, "
+            "context 128, LR 0.06·N^-0.25 untuned."
+        )
+    f = Finding(
+        key="L(D)",
+        paper=(
+            "§4 / eq. 1.2: early-stopped loss of large models trained on D tokens follows L(D) = (D_c/D)^α_D, "
+            "α_D ≈ 0.095, D_c ≈ 5.4e13 BPE tokens (Figure 1 right)"
+        ),
+        ours=ours,
+        verdict=verdict,
+        criterion=(
+            f"reproduced if R²(log) ≥ {R2_MIN}, the loss falls with D, and the 95% CI of α_D overlaps "
+            f"[{ALPHA_D_BAND[0]:.3g}, {ALPHA_D_BAND[1]:.3g}] (a factor of 2 around 0.095); partly if only "
+            "the power law holds; else not reproduced"
+        ),
+        why=why,
+        figure="data_loss_vs_d",
+    )
+    nums = {
+        "headline_N": n_star,
+        "per_size": {
+            f"{n:.6g}": {
+                "alpha_D": param_ci(f, "alpha_D"),
+                "D_c": param_ci(f, "D_c"),
+                "r2_log": f.r2_log,
+                "n_points": f.n_points,
+            }
+            for n, f in fits.items()
+        },
+    }
+    return f, nums
+
+
+def finding_nd(res: FitResult, bt, skipped: dict[str, str]) -> tuple[Finding, dict]:
+    an, ad = param_ci(res, "alpha_N"), param_ci(res, "alpha_D")
+    nc, dc = param_ci(res, "N_c"), param_ci(res, "D_c")
+    bt_err = bt.summary()["mean_abs_rel_error"] if bt is not None else float("nan")
+    ok_fit = res.r2_log >= R2_MIN
+    ok_bt = bt is not None and bt_err <= BACKTEST_MAX_ERR
+    verdict = "reproduced" if ok_fit and ok_bt else ("partly" if ok_fit or ok_bt else "not reproduced")
+    bt_text = (
+        f"backtest (fit N ≤ {bt.cutoff:.3g}, predict the {len(bt.table)} runs above): mean |error| "
+        f"{pct(bt_err)}, max {pct(bt.summary()['max_abs_rel_error'])}"
+        if bt is not None
+        else f"backtest skipped: {skipped.get('backtest', '?')}"
+    )
+    ours = (
+        f"α_N = {ci_text(*an)}, α_D = {ci_text(*ad)}, N_c = {ci_text(*nc)}, D_c = {ci_text(*dc)} bytes; "
+        f"R²(log) = {res.r2_log:.3f} over {res.n_points} runs; {bt_text}"
+    )
+    why = ""
+    if verdict != "reproduced":
+        why = (
+            f"α_N differs from 0.076 by {pct(an[0] / K_ALPHA_N - 1)}, α_D from 0.103 by "
+            f"{pct(ad[0] / K_ALPHA_D - 1)}. "
+            + ("The surface misses the losses (R² below the bar). " if not ok_fit else "")
+            + (
+                "The backtest error is above 3%: extrapolating one size up from 3 tiny sizes. "
+                if not ok_bt
+                else ""
+            )
+            + "Our sizes (1e3-3e5) are where embeddings/width effects bend L(N), all runs see the same 5e6 "
+            "trained tokens (the 1-epoch caps are not early-stopped), byte tokens, untuned LR."
+        )
+    f = Finding(
+        key="L(N,D)",
+        paper=(
+            "§4 / eq. 1.5 (4.1): L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D fits all early-stopped runs; "
+            "Table 2: α_N = 0.076, α_D = 0.103, N_c = 6.4e13, D_c = 1.8e13"
+        ),
+        ours=ours,
+        verdict=verdict,
+        criterion=(
+            f"reproduced if R²(log) ≥ {R2_MIN} and the backtest's mean |error| ≤ {pct(BACKTEST_MAX_ERR, 0)}; "
+            "partly if one of the two; else not reproduced"
+        ),
+        why=why,
+        figure="data_loss_vs_d",
+    )
+    nums = {
+        "alpha_N": an,
+        "alpha_D": ad,
+        "N_c": nc,
+        "D_c": dc,
+        "r2_log": res.r2_log,
+        "n_points": res.n_points,
+        "warnings": list(res.warnings),
+        "backtest": bt.summary() if bt is not None else None,
+    }
+    return f, nums
+
+
+def finding_ratio(res: FitResult, d2: pd.DataFrame) -> tuple[Finding, dict]:
+    r = res.params["alpha_N"] / res.params["alpha_D"]
+    draws = ratio_draws(res)
+    draws = draws[np.isfinite(draws)]
+    lo, hi = np.percentile(draws, [2.5, 97.5]) if draws.size >= 2 else (np.nan, np.nan)
+    informative = bool(np.isfinite(lo) and lo > 0 and hi / lo <= RATIO_CI_SPAN_MAX)
+    if overlaps(lo, hi, RATIO_BAND) and informative:
+        verdict = "reproduced"
+    elif r < 1.0:
+        verdict = "partly"
+    else:
+        verdict = "not reproduced"
+    k, _ = power_of_d2(d2) if len(d2) >= 2 else (float("nan"), r)
+    ours = f"α_N/α_D = {ci_text(r, lo, hi)}; so D_2%(N) = {k:.3g}·N^{r:.3g} bytes"
+    why = ""
+    if verdict != "reproduced":
+        why = (
+            f"ours is {pct(r / K_RATIO - 1)} from 0.74"
+            + (
+                ""
+                if informative
+                else f" and its 95% CI spans a factor {hi / lo:.3g} (> {RATIO_CI_SPAN_MAX:g}): "
+                "α_D is barely identified because the loss hardly depends on D above 1e6 distinct bytes"
+            )
+            + ". The ratio of two small exponents fitted on 4 sizes over 2.5 decades of N; a ratio < 1 "
+            "still means data needs grow sublinearly with N."
+        )
+    f = Finding(
+        key="alpha_N/alpha_D",
+        paper=(
+            "§4.2 / eq. 4.4: the overfitting penalty depends on N^(α_N/α_D)/D with α_N/α_D ≈ 0.74 (Table 2), "
+            "so data must grow as N^0.74 to keep it fixed"
+        ),
+        ours=ours,
+        verdict=verdict,
+        criterion=(
+            f"reproduced if the 95% CI of α_N/α_D (bootstrap draws of the L(N, D) fit) overlaps "
+            f"[{RATIO_BAND[0]}, {RATIO_BAND[1]}] (0.74 ± ~20%, the spread between Kaplan's joint 0.74 and "
+            f"separate-fit 0.80 plus as much again) and spans at most a factor {RATIO_CI_SPAN_MAX:g}; partly "
+            "if not but the estimate is < 1 (sublinear); else not reproduced"
+        ),
+        why=why,
+        figure="data_penalty",
+    )
+    return f, {"ratio": (r, float(lo), float(hi)), "D2_coef": k, "D2_exponent": r}
+
+
+def finding_d2(d2: pd.DataFrame) -> tuple[Finding, dict]:
+    ratio = (d2["D_2pct"] / d2["kaplan_bytes"]).to_numpy()
+    worst = float(np.max(np.abs(np.log10(ratio)))) if len(ratio) else float("nan")
+    if worst <= math.log10(D2_FACTOR):
+        verdict = "reproduced"
+    elif worst <= 2 * math.log10(D2_FACTOR):
+        verdict = "partly"
+    else:
+        verdict = "not reproduced"
+    parts = "; ".join(
+        f"N={row.N:.3g}: {ci_text(row.D_2pct, row.D_2pct_low, row.D_2pct_high)} vs Kaplan "
+        f"{row.kaplan_bytes:.3g}"
+        for row in d2.itertuples()
+    )
+    why = ""
+    if verdict != "reproduced":
+        why = (
+            f"ours differs from Kaplan's eq. 4.4 (in bytes) by up to a factor {10**worst:.3g}. D_c and N_c "
+            "carry the corpus' entropy and tokenizer; a 2% penalty on a per-byte loss is not the same "
+            "absolute penalty as on a per-BPE-token loss, and N is 5-8 decades below Kaplan's."
+        )
+    f = Finding(
+        key="D for 2% penalty",
+        paper="§4.2 / eq. 4.4: keeping the overfitting penalty below ~2% needs D ≳ 5e3·N^0.74 BPE tokens",
+        ours=f"D at which our fitted δL(N, D) = 2% (bytes): {parts} (Kaplan converted at 4.2 bytes/BPE token)",
+        verdict=verdict,
+        criterion=(
+            f"reproduced if our D_2%(N) is within a factor {D2_FACTOR:g} of 4.2 x 5e3·N^0.74 bytes at every "
+            f"one of our sizes (unit conversion and corpus shift D_c by such factors; Kaplan's own D_c "
+            f"differs 3x between fits); partly within {D2_FACTOR**2:g}x; else not reproduced"
+        ),
+        why=why,
+        figure="data_penalty",
+    )
+    return f, {"table": d2.to_dict(orient="list"), "max_log10_ratio": worst}
+
+
+def finding_overfit(table: pd.DataFrame, res: FitResult) -> tuple[Finding, dict]:
+    mono = monotone_in_d(table)
+    all_mono = all(mono.values())
+    rho = float(stats.spearmanr(table["x"], table["penalty"]).statistic) if len(table) > 2 else float("nan")
+    smallest = table[table["D"] == table["D"].min()]
+    top = smallest.loc[smallest["N"].idxmax()]
+    rise = float(top["rise_after_min"])
+    checks = {
+        "monotone_in_D": all_mono,
+        "collapse": bool(np.isfinite(rho) and rho >= SPEARMAN_MIN),
+        "curve_rises": rise >= CURVE_RISE_MIN,
+    }
+    if all(checks.values()):
+        verdict = "reproduced"
+    elif all_mono and any((checks["collapse"], checks["curve_rises"])):
+        verdict = "partly"
+    else:
+        verdict = "not reproduced"
+    bad = [f"{n:.3g}" for n, ok in mono.items() if not ok]
+    ours = (
+        f"early-stopped loss falls with D at {sum(mono.values())}/{len(mono)} sizes"
+        + (f" (not at N={', '.join(bad)})" if bad else "")
+        + f"; Spearman ρ(N^(α_N/α_D)/D, δL) = {rho:.3f} over {len(table)} runs; at the smallest cap "
+        f"({top['D']:.3g}, {top['epochs']:.3g} epochs) the N={top['N']:.3g} curve ends {pct(rise)} above "
+        f"its minimum (reached at {top['tokens_at_min']:.3g} tokens)"
+    )
+    failed = [k for k, ok in checks.items() if not ok]
+    why = ""
+    if verdict != "reproduced":
+        why = (
+            f"failed: {', '.join(failed)}. Evaluation noise (~0.3% per point) blurs small penalties; the "
+            "1-epoch caps are trained on the same 5e6 tokens as the repeated ones, so their loss is limited "
+            "by training length too, which L(N, ∞) from the fit does not account for."
+        )
+    f = Finding(
+        key="overfitting",
+        paper=(
+            "§4.2 / Figure 9: with early stopping the loss falls with D at every N; the penalty "
+            "δL = L(N,D)/L(N,∞) − 1 is a single function of N^(α_N/α_D)/D (eq. 4.3), growing with N at fixed D"
+        ),
+        ours=ours,
+        verdict=verdict,
+        criterion=(
+            f"reproduced if (a) for every N the early-stopped loss never rises by > {pct(MONO_TOL)} as D grows, "
+            f"(b) Spearman ρ between N^(α_N/α_D)/D and δL ≥ {SPEARMAN_MIN}, and (c) at the smallest cap the "
+            f"largest model's held-out loss ends ≥ {pct(CURVE_RISE_MIN, 0)} above its minimum; partly if (a) "
+            "and one of (b), (c); else not reproduced"
+        ),
+        why=why,
+        figure="data_penalty",
+    )
+    return f, {"monotone_in_D": {f"{n:.6g}": v for n, v in mono.items()}, "spearman": rho, "rise": rise}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------------
+
+
+def figure_loss_vs_d(table: pd.DataFrame, res: FitResult, ld: FitResult | None, n_star: float):
+    fig, (ax,) = new_figure(1, width=6.2)
+    colors = SizeColors.for_values(table["N"].to_numpy())
+    grid = log_span(table["D"].to_numpy(), n=100)
+    for n, g in table.groupby("N"):
+        c = colors(n)
+        ax.plot(g["D"], g["loss"], "o", color=c)
+        ax.plot(grid, res.predict(N=np.full_like(grid, n), D=grid), "-", color=c, lw=1.2)
+    if ld is not None:
+        ax.plot(grid, ld.predict(D=grid), "--", color=FIT_COLOR, lw=1, label=f"L(D) fit at N={n_star:.3g}")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("D: distinct training tokens (bytes)")
+    ax.set_ylabel("early-stopped held-out loss (nats/byte)")
+    ax.set_title("Early-stopped loss vs data, L(N, D) fit (lines)")
+    colors.colorbar(fig, ax)
+    return fig
+
+
+def figure_penalty(table: pd.DataFrame, res: FitResult):
+    fig, (ax,) = new_figure(1, width=6.2)
+    colors = SizeColors.for_values(table["N"].to_numpy())
+    ax.scatter(table["x"], table["penalty"], c=colors(table["N"].to_numpy()), zorder=3)
+    grid = log_span(table["x"].to_numpy(), n=200)
+    ax.plot(grid, penalty_curve(res.params, grid), "-", color=FIT_COLOR, label="fit: eq. 4.3")
+    ax.axhline(PENALTY, color=PUBLISHED_COLORS["kaplan2020"], ls=":", label="2% penalty")
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    r = res.params["alpha_N"] / res.params["alpha_D"]
+    ax.set_xlabel(f"N^(α_N/α_D) / D   (α_N/α_D = {r:.3g})")
+    ax.set_ylabel("L / L(N, ∞) − 1")
+    ax.set_title("Overfitting penalty (Kaplan Figure 9 right)")
+    ax.legend(fontsize=8)
+    colors.colorbar(fig, ax)
+    return fig
+
+
+def figure_curves(curves: pd.DataFrame, table: pd.DataFrame, target_n: float = 1e5):
+    sizes = table["N"].unique()
+    n = float(sizes[np.argmin(np.abs(np.log(sizes / target_n)))])
+    sub = table[table["N"] == n].sort_values("D")
+    fig, (ax,) = new_figure(1, width=6.2)
+    caps = SizeColors.for_values(sub["D"].to_numpy())
+    for row in sub.itertuples():
+        g = curves[curves["run"] == row.run].sort_values("tokens")
+        c = caps(row.D)
+        ax.plot(
+            g["tokens"], g["loss"], "-", color=c, lw=1.2, label=f"{row.D:.3g} distinct ({row.epochs:.3g} ep)"
+        )
+        ax.plot([row.tokens_at_min], [row.loss], "v", color=c)
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens trained")
+    ax.set_ylabel("held-out loss (nats/byte)")
+    ax.set_title(f"N = {n:.3g}: learning curves per data cap (▼ = minimum)")
+    lo = float(sub["loss"].min())
+    ax.set_ylim(lo * 0.97, lo * 1.6)
+    ax.legend(fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------------
+
+
+def analyse_data(ctx: Context) -> StudyResult:
+    runs = ctx.runs(PRESET, min_runs=MIN_RUNS)
+    curves = ctx.curves(PRESET)
+    table = early_stopped(runs, curves)
+    check_design(table)
+    skipped: dict[str, str] = {}
+
+    nd = fit(table[["N", "D", "loss"]], "kaplan-nd", bootstrap=ctx.bootstrap, seed=ctx.seed)
+    table = add_penalties(table, nd)
+    ld_fits = fit_ld_per_size(table, ctx, skipped)
+    bt = attempt(skipped, "backtest", lambda: run_backtest(table, ctx))
+    dc = attempt(skipped, "data-constrained fit", lambda: fit_data_constrained(runs, table, ctx))
+    d2 = d2_table(nd, np.sort(table["N"].unique()))
+
+    result = StudyResult(study="data", title="3. L(D) and L(N, D) with early stopping (Kaplan §4)")
+    numbers: dict = {}
+    if ld_fits:
+        n_star, unsaturated = headline_size(table, ld_fits)
+        f, numbers["L_D"] = finding_ld(table, ld_fits, n_star, unsaturated)
+        result.findings.append(f)
+    else:
+        n_star = float(table["N"].max())
+        result.notes.append("L(D): no size has 3 or more caps; not fitted")
+    for make in (
+        lambda: finding_nd(nd, bt, skipped),
+        lambda: finding_ratio(nd, d2),
+        lambda: finding_d2(d2),
+        lambda: finding_overfit(table, nd),
+    ):
+        f, nums = make()
+        result.findings.append(f)
+        numbers[f.key] = nums
+    if dc is not None:
+        numbers["data_constrained"] = {
+            "R_D_star": param_ci(dc, "R_D_star"),
+            "R_N_star": param_ci(dc, "R_N_star"),
+            "r2_log": dc.r2_log,
+        }
+        result.notes.append(
+            f"Muennighoff et al. 2023 data-constrained fit (final losses, U = cap): R_D* = "
+            f"{ci_text(*param_ci(dc, 'R_D_star'))}, R_N* = {ci_text(*param_ci(dc, 'R_N_star'))} "
+            f"(paper: 15.4, 5.3), R²(log) = {dc.r2_log:.3f}"
+        )
+    result.numbers = numbers
+    result.notes += [f"{k} skipped: {v}" for k, v in skipped.items()]
+    result.notes.append(
+        "Early-stopped loss = minimum of the 20 held-out evaluations; D = distinct-token cap (bytes). "
+        "Kaplan's D is in BPE tokens (~4.2 bytes each) and his loss per token; exponents are unit-free, "
+        "scales (N_c, D_c) are not comparable."
+    )
+    result.tables["data_runs"] = table
+    result.tables["data_d2pct"] = d2
+    if bt is not None:
+        result.tables["data_backtest"] = bt.table
+    result.figures["data_loss_vs_d"] = figure_loss_vs_d(table, nd, ld_fits.get(n_star), n_star)
+    result.figures["data_penalty"] = figure_penalty(table, nd)
+    result.figures["data_curves"] = figure_curves(curves, table)
+    return result
