@@ -71,9 +71,9 @@ def test_shape_flat_law_is_reproduced_and_n_correction_recovers_alpha() -> None:
     assert res.numbers["alpha_N_correction"] == pytest.approx(ALPHA, rel=1e-3)
     verdicts = {f.key: f.verdict for f in res.findings}
     assert verdicts == {
-        "shape-aspect-ratio": "reproduced",
-        "shape-heads": "reproduced",
-        "shape-ff-ratio": "reproduced",
+        "Aspect ratio": "reproduced",
+        "Number of heads": "reproduced",
+        "Feed-forward ratio": "reproduced",
     }
     # A pure L(N) law: after the correction every shape has the same loss.
     for t in res.tables.values():
@@ -90,9 +90,9 @@ def test_shape_penalties_reach_the_stated_verdicts() -> None:
     ctx = FakeContext({"shape": from_frames(shape_runs(penalty)), "kaplan-cpu": from_frames(kaplan_runs())})
     res = analyse_shape(ctx)
     verdicts = {f.key: f.verdict for f in res.findings}
-    assert verdicts["shape-aspect-ratio"] == "not reproduced"  # aspect 96 is 10% worse
-    assert verdicts["shape-heads"] == "partly"  # 4.5%: within 6%
-    assert verdicts["shape-ff-ratio"] == "partly"  # only the single worst shape is off
+    assert verdicts["Aspect ratio"] == "not reproduced"  # aspect 96 is 10% worse
+    assert verdicts["Number of heads"] == "partly"  # 4.5%: within 6%
+    assert verdicts["Feed-forward ratio"] == "partly"  # only the single worst shape is off
     heads = res.tables["shape_heads"].set_index("n_head")
     assert heads.loc[12, "increase_pct"] == pytest.approx(4.5, abs=0.01)
     assert all(f.why for f in res.findings if f.verdict != "reproduced")
@@ -108,7 +108,7 @@ def test_shape_without_kaplan_study_falls_back_and_says_so() -> None:
 def test_shape_partial_sweep_judges_only_finished_groups() -> None:
     ctx = FakeContext({"shape": from_frames(shape_runs().iloc[:5]), "kaplan-cpu": from_frames(kaplan_runs())})
     res = analyse_shape(ctx)
-    assert [f.key for f in res.findings] == ["shape-aspect-ratio"]
+    assert [f.key for f in res.findings] == ["Aspect ratio"]
     assert any("not judged" in n for n in res.notes)
 
 
@@ -152,7 +152,7 @@ def transfer_input(slope: float, offset: float, noise: float, scramble: bool = F
 def test_transfer_parallel_line_is_reproduced() -> None:
     res = analyse_transfer(FakeContext({"kaplan-cpu": transfer_input(1.0, 0.9, 0.005)}))
     v = {f.key: f.verdict for f in res.findings}
-    assert v == {"transfer-linear": "reproduced", "transfer-curves": "reproduced"}
+    assert v == {"Constant offset (final losses)": "reproduced", "Offset along learning curves": "reproduced"}
     fin = res.numbers["finals"]
     assert fin["b"] == pytest.approx(1.0, abs=0.05)
     assert fin["b_ci"][0] <= 1.0 <= fin["b_ci"][1]
@@ -205,12 +205,12 @@ def lstm_input(lstm_alpha: float, lstm_plateaus: bool) -> ReportInput:
 def test_lstm_flatter_and_plateauing_is_reproduced() -> None:
     res = analyse_lstm(FakeContext({"lstm-vs-transformer": lstm_input(0.04, True)}))
     v = {f.key: f.verdict for f in res.findings}
-    assert v["lstm-gap"] == "reproduced"
-    assert v["lstm-positions"] == "reproduced"
+    assert v["Transformers beat LSTMs, more so with N"] == "reproduced"
+    assert v["Per-position loss"] == "reproduced"
     a = res.numbers["alpha_N"]
     assert a["gpt"]["value"] == pytest.approx(ALPHA, rel=1e-3)
     assert a["lstm"]["value"] == pytest.approx(0.04, rel=0.05)
-    assert v["lstm-exponent"] == "reproduced"
+    assert v["L(N) exponents"] == "reproduced"
     top = res.numbers["positions"][max(res.numbers["positions"], key=float)]
     assert top["gpt_improvement"] > top["lstm_improvement"]
     assert top["lstm_plateau_position"] < top["gpt_plateau_position"]
@@ -221,9 +221,9 @@ def test_lstm_steeper_and_not_plateauing_is_not_reproduced() -> None:
     res = analyse_lstm(FakeContext({"lstm-vs-transformer": lstm_input(0.12, False)}))
     v = {f.key: f.verdict for f in res.findings}
     assert v == {
-        "lstm-gap": "not reproduced",
-        "lstm-exponent": "not reproduced",
-        "lstm-positions": "not reproduced",
+        "Transformers beat LSTMs, more so with N": "not reproduced",
+        "L(N) exponents": "not reproduced",
+        "Per-position loss": "not reproduced",
     }
 
 

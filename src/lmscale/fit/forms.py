@@ -87,9 +87,12 @@ class Form:
         """Public values for θ of shape (..., P)."""
         theta = np.asarray(theta, dtype=float)
         out = theta.copy()
-        for i, p in enumerate(self.params):
-            if p.log:
-                out[..., i] = np.exp(theta[..., i])
+        # A degenerate bootstrap draw can push a log-parameter past e^709: inf, which callers treat as a
+        # failed draw (they keep finite rows only), so the overflow is expected, not worth a warning.
+        with np.errstate(over="ignore"):
+            for i, p in enumerate(self.params):
+                if p.log:
+                    out[..., i] = np.exp(theta[..., i])
         return out
 
     def to_internal(self, values: Mapping[str, float]) -> Array:

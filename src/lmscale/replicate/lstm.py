@@ -124,7 +124,7 @@ def _gap_finding(p: pd.DataFrame, numbers: dict) -> Finding:
         for n, g, lo, hi, pc in zip(p["N_gpt"], p["gap"], p["gap_lo"], p["gap_hi"], p["gap_pct"], strict=True)
     )
     return Finding(
-        key="lstm-gap",
+        key="Transformers beat LSTMs, more so with N",
         paper=(
             "Kaplan §3.2.1, Fig. 7 (left): transformers reach a lower loss than LSTMs of the same N, and the gap "
             "widens with N (the LSTM's L(N) is flatter)."
@@ -158,7 +158,7 @@ def _exponent_finding(fits: dict[str, FitResult], numbers: dict) -> Finding:
             f"poorly determined (GPT steeper in {100 * p_order:.0f}% of bootstrap draws); " + WHY_SMALL
         )
     return Finding(
-        key="lstm-exponent",
+        key="L(N) exponents",
         paper=(
             "Kaplan §3.2.1, Fig. 7 (left): the LSTM's loss improves more slowly with N than the transformer's "
             "(a flatter power law, plateauing)."
@@ -287,7 +287,7 @@ def _position_finding(p: pd.DataFrame, curves: dict[str, np.ndarray], ctx: Conte
         f"{top['lstm_plateau_position']} (LSTM)."
     )
     return Finding(
-        key="lstm-positions",
+        key="Per-position loss",
         paper=(
             "Kaplan §3.2.1, Fig. 7 (right): LSTMs perform as well as transformers on tokens early in the context "
             "but cannot match them on later tokens; the LSTM's per-token loss plateaus after < 100 tokens while "

@@ -96,13 +96,13 @@ def train(
 
 
 def export_presets(store_path: Path, presets: list[str], out: Path) -> None:
-    """The store's runs, curves and final evals of each preset study as CSV under out/data/<preset>/."""
+    """The store's runs, curves and final evals of each preset study as CSV under out/store-export/<preset>/."""
     from lmscale.store import Store
     from lmscale.store.io import export
 
     with Store(store_path, readonly=True) as st:
         for p in presets:
-            export(st, out / "data" / p, "csv", study=p)
+            export(st, out / "store-export" / p, "csv", study=p)
 
 
 def analyse(study: Study, ctx: Context, out: Path, command: str, train_seconds: float) -> StudyOutcome:
@@ -134,7 +134,7 @@ def write_index(out: Path) -> Path:
         "# Replication results",
         "",
         "Written by `lmscale replicate`; each folder holds one study's findings.md, results.json, figures",
-        "and tables; data/ holds the store export (runs, curves, evals) of each preset. The discussion is",
+        "and tables; store-export/ holds the runs, curves and evals of each preset. The discussion is",
         "in ../replication.md.",
         "",
         "| study | finding | verdict |",

@@ -197,7 +197,7 @@ def _aspect_finding(t: pd.DataFrame, numbers: dict) -> Finding:
     else:
         why = f"{span} (a factor {in_range['aspect'].max() / in_range['aspect'].min():.3g}, not 40): a weak test"
     return Finding(
-        key="shape-aspect-ratio",
+        key="Aspect ratio",
         paper=(
             "Kaplan §3.1, Fig. 5: at fixed N the loss varies only a few percent with aspect ratio "
             "d_model/n_layer over a factor ~40 (roughly 20–200)."
@@ -307,7 +307,7 @@ def analyse_shape(ctx: Context) -> StudyResult:
     if "heads" in tables:
         res.findings.append(
             _factor_finding(
-                "shape-heads",
+                "Number of heads",
                 tables["heads"],
                 "n_head",
                 "n_head",
@@ -319,7 +319,7 @@ def analyse_shape(ctx: Context) -> StudyResult:
     if "ff_ratio" in tables:
         res.findings.append(
             _factor_finding(
-                "shape-ff-ratio",
+                "Feed-forward ratio",
                 tables["ff_ratio"],
                 "ff_ratio",
                 "d_ff/d_model",

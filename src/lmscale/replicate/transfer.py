@@ -145,7 +145,7 @@ def _finals_finding(f: pd.DataFrame, ctx: Context, numbers: dict) -> tuple[Findi
         f"smallest N to {offset[-1]:.3f} at the largest ({trend:+.3f} nats per decade of N)."
     )
     finding = Finding(
-        key="transfer-linear",
+        key="Constant offset (final losses)",
         paper=(
             "Kaplan §3.2.2, Fig. 8 (left): the loss on other distributions improves smoothly with model size, "
             "in direct parallel with the training distribution: a roughly linear function of the "
@@ -220,7 +220,7 @@ def _curves_finding(cp: pd.DataFrame, f: pd.DataFrame, a: float, b: float, ctx: 
         f"English falls while code rises in {100 * share:.0f}% of eval intervals."
     )
     return Finding(
-        key="transfer-curves",
+        key="Offset along learning curves",
         paper=(
             "Kaplan §3.2.2, Fig. 8 (right): generalization depends only on the training-distribution loss, not "
             "on the phase of training: a model's curve (code vs English loss as it trains) follows the same "
