@@ -41,3 +41,14 @@ class Context:
         if cur is None or cur.empty:
             raise InputError(f"study {study!r} has no learning curves")
         return cur
+
+    def eval_se(self, study: str, run_ids: pd.Series) -> pd.Series:
+        """Standard error of each run's final eval loss (finite eval tokens), 0 where unknown."""
+        try:
+            cur = self.curves(study)
+        except InputError:
+            return pd.Series(0.0, index=run_ids.index)
+        if "eval_loss_se" not in cur.columns:
+            return pd.Series(0.0, index=run_ids.index)
+        last = cur.dropna(subset=["eval_loss_se"]).sort_values("tokens").groupby("run")["eval_loss_se"].last()
+        return run_ids.map(last).fillna(0.0).astype(float)

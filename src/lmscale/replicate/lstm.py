@@ -56,18 +56,6 @@ def _runs(ctx: Context) -> pd.DataFrame:
     return df[df["family"].isin(FAMILIES)].sort_values(["family", "N"]).reset_index(drop=True)
 
 
-def _eval_se(ctx: Context, runs: pd.Series) -> pd.Series:
-    """Standard error of each run's final eval loss (finite eval tokens), 0 where unknown."""
-    try:
-        cur = ctx.curves(STUDY)
-    except InputError:
-        return pd.Series(0.0, index=runs.index)
-    if "eval_loss_se" not in cur.columns:
-        return pd.Series(0.0, index=runs.index)
-    last = cur.dropna(subset=["eval_loss_se"]).sort_values("tokens").groupby("run")["eval_loss_se"].last()
-    return runs.map(last).fillna(0.0).astype(float)
-
-
 def _pairs(df: pd.DataFrame, se: pd.Series) -> pd.DataFrame:
     """GPT and LSTM runs of about the same N (nearest in log N, within MATCH_FACTOR)."""
     gpt, lstm = df[df["family"] == "gpt"], df[df["family"] == "lstm"]
@@ -358,7 +346,7 @@ def _position_figure(p: pd.DataFrame, curves: dict[str, np.ndarray]) -> Figure:
 
 def analyse_lstm(ctx: Context) -> StudyResult:
     df = _runs(ctx)
-    se = _eval_se(ctx, df["run"])
+    se = ctx.eval_se(STUDY, df["run"])
     pairs = _pairs(df, se)
     fits = {
         f: fit_power(df[df["family"] == f], "N", bootstrap=ctx.bootstrap, seed=ctx.seed, n_jobs=1)

@@ -61,18 +61,6 @@ def _shapes(ctx: Context) -> pd.DataFrame:
     return df
 
 
-def _eval_se(ctx: Context, runs: pd.Series) -> pd.Series:
-    """Standard error of each run's final eval loss (finite eval tokens), 0 where unknown."""
-    try:
-        cur = ctx.curves(STUDY)
-    except InputError:
-        return pd.Series(0.0, index=runs.index)
-    if "eval_loss_se" not in cur.columns:
-        return pd.Series(0.0, index=runs.index)
-    last = cur.dropna(subset=["eval_loss_se"]).sort_values("tokens").groupby("run")["eval_loss_se"].last()
-    return runs.map(last).fillna(0.0).astype(float)
-
-
 def _correction(ctx: Context) -> Correction:
     """α_N from kaplan-cpu; without that study, no correction (α = 0)."""
     try:
@@ -280,7 +268,7 @@ def _figure(tables: dict[str, pd.DataFrame]):
 def analyse_shape(ctx: Context) -> StudyResult:
     df = _shapes(ctx)
     corr = _correction(ctx)
-    se = _eval_se(ctx, df["run"])
+    se = ctx.eval_se(STUDY, df["run"])
     groups, ref = _groups(df)
     res = StudyResult(study="shape", title="2. Model shape at fixed N (Kaplan §3.1, Figure 5)")
     res.notes.append(corr.note)
