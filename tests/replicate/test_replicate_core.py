@@ -202,3 +202,60 @@ def test_cli_rejects_unknown_study_and_missing_store(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2 and "no such store file" in missing.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_replicate_writes_every_file_from_a_store(tmp_path: Path) -> None:
+    """replicate() on a store of finished (synthetic) runs: no training, findings, index, export."""
+    from lmscale.replicate.run import replicate
+    from lmscale.store import RunRecord, Store
+
+    runs, curves = _kaplan_study()
+    records = []
+    for r in runs.itertuples(index=False):
+        cur = curves[curves["run"] == r.run]
+        curve = pd.DataFrame(
+            {
+                "step": cur["step"].round().astype(int),
+                "tokens": cur["tokens"],
+                "flops_6n": cur["flops_6n"],
+                "flops_exact": cur["flops_exact"],
+                "train_loss": cur["loss"],
+                "lr": cur["lr"],
+            }
+        )
+        evals = pd.DataFrame({"step": curve["step"], "eval_set": "english", "loss": cur["loss"].to_numpy()})
+        spec = {
+            "shape": {"n_layer": int(r.n_layer), "d_model": int(r.d_model)},
+            "batch_size": 32,
+            "n_ctx": 128,
+        }
+        records.append(
+            RunRecord(
+                id=r.run,
+                spec=spec,
+                status="completed",
+                N=r.N,
+                N_total=r.N_total,
+                D=r.D,
+                C_6ND=r.C,
+                C_exact=r.C_exact,
+                loss=r.loss,
+                wall_time=10.0,
+                final={"primary_eval": "english"},
+                curve=curve,
+                curve_evals=evals,
+            )
+        )
+    db = tmp_path / "s.db"
+    with Store(db) as st:
+        st.record_runs("kaplan-cpu", records)
+    out = tmp_path / "out"
+    outcomes = replicate(["scaling", "compute"], db, out, bootstrap=20, do_train=False)
+    assert [o.study for o in outcomes] == ["scaling", "compute"]
+    assert outcomes[0].verdicts["L(N) is a power law"] == "reproduced"
+    meta = json.loads((out / "scaling" / "results.json").read_text())["meta"]
+    assert meta["runs"] == 8 and meta["run_hours"] == pytest.approx(80 / 3600) and "cores" in meta["machine"]
+    assert (out / "scaling" / "l_of_n.png").stat().st_size > 10_000
+    index = (out / "README.md").read_text()
+    assert "| [compute](compute/findings.md) | Compute-efficient N ∝ C^a |" in index
+    assert len(pd.read_csv(out / "store-export" / "kaplan-cpu" / "runs.csv")) == 8

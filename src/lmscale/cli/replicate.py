@@ -36,16 +36,22 @@ def replicate_command(
     names = studies or study_names()
     store_path = store or default_store_path()
     command = "lmscale replicate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "lmscale replicate"
-    outcomes = replicate(
-        names,
-        store_path,
-        out,
-        bootstrap=bootstrap,
-        do_train=not no_train,
-        workers=workers,
-        threads=threads,
-        command=command,
-    )
+    from lmscale.sweep.driver import SweepInterrupted
+
+    try:
+        outcomes = replicate(
+            names,
+            store_path,
+            out,
+            bootstrap=bootstrap,
+            do_train=not no_train,
+            workers=workers,
+            threads=threads,
+            command=command,
+        )
+    except SweepInterrupted as exc:  # Ctrl-C while training: finished runs are kept, a rerun resumes
+        print(f"lmscale: {exc}", file=sys.stderr)
+        raise typer.Exit(130) from None
     if as_json:
         print_json([{"study": o.study, "folder": str(o.folder), "verdicts": o.verdicts} for o in outcomes])
         return
