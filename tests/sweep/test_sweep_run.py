@@ -294,3 +294,13 @@ def test_several_sweeps_share_one_driver_and_their_common_runs(tmp_path: Path) -
         assert capped["U"].to_numpy() == pytest.approx(capped["D"].to_numpy() / 4)
         again = run_sweeps([(a, "a", "a.toml"), (b, "b", "b.toml")], st, live=False)
         assert again.skipped == 6 and again.completed == 0
+
+
+def test_unique_token_cap_beyond_the_corpus_fails_before_training(tmp_path: Path) -> None:
+    path = six_spec(tmp_path, seeds="[0]")
+    path.write_text(path.read_text().replace("seed = [0]", "seed = [0]\nunique_tokens = [1e9]"))
+    out = lmscale("sweep", "run", str(path), "--store", str(tmp_path / "s.db"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "unique_tokens=1,000,000,000 is more than the training split holds" in out.stderr
+    with Store(tmp_path / "s.db", readonly=True) as st:
+        assert st.runs().empty  # nothing trained, nothing recorded

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from lmscale.cli.app import app, print_json
+
+if TYPE_CHECKING:  # the replication modules load pandas/matplotlib: only when the command runs
+    from lmscale.replicate.run import StudyOutcome
+
+
+def _echo_study(o: StudyOutcome) -> None:
+    """Print a study's verdicts as soon as it is analysed (the whole replication takes minutes)."""
+    typer.echo(f"{o.study}: {o.folder}/findings.md ({o.wall_seconds:.0f} s)")
+    for key, verdict in o.verdicts.items():
+        typer.echo(f"  {verdict:<15} {key}")
 
 
 @app.command("replicate")
@@ -48,14 +59,10 @@ def replicate_command(
             workers=workers,
             threads=threads,
             command=command,
+            on_study=None if as_json else _echo_study,
         )
     except SweepInterrupted as exc:  # Ctrl-C while training: finished runs are kept, a rerun resumes
         print(f"lmscale: {exc}", file=sys.stderr)
         raise typer.Exit(130) from None
     if as_json:
         print_json([{"study": o.study, "folder": str(o.folder), "verdicts": o.verdicts} for o in outcomes])
-        return
-    for o in outcomes:
-        typer.echo(f"{o.study}: {o.folder}/findings.md ({o.wall_seconds:.0f} s)")
-        for key, verdict in o.verdicts.items():
-            typer.echo(f"  {verdict:<15} {key}")

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -162,6 +163,7 @@ def replicate(
     threads: int | None = None,
     live: bool | None = None,
     command: str = "",
+    on_study: Callable[[StudyOutcome], None] | None = None,
 ) -> list[StudyOutcome]:
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
@@ -172,10 +174,13 @@ def replicate(
     if not store_path.is_file():
         raise InputError(f"--store {store_path}: no such store file (run without --no-train first)")
     ctx = Context(store_path, bootstrap=bootstrap)
-    outcomes = [
-        analyse(s, ctx, out, command or f"lmscale replicate {s.name}", train_seconds / len(studies))
-        for s in studies
-    ]
+    outcomes = []
+    for s in studies:  # each study is written (and reported) as soon as it is analysed
+        outcomes.append(
+            analyse(s, ctx, out, command or f"lmscale replicate {s.name}", train_seconds / len(studies))
+        )
+        if on_study is not None:
+            on_study(outcomes[-1])
     export_presets(store_path, list(dict.fromkeys(p for s in studies for p in s.presets)), out)
     write_index(out)
     return outcomes

@@ -15,6 +15,7 @@ import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.fit import backtest
+from lmscale.fit.frontier import fit_loglog
 from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult
@@ -30,9 +31,8 @@ EMBEDDING_RMS_RATIO = 1.5
 
 def _rms_log_residual(x: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
     """Least-squares line in (log x, log L): RMS and max |log residual|."""
-    lx, ly = np.log(x), np.log(loss)
-    coef = np.polyfit(lx, ly, 1)
-    res = ly - np.polyval(coef, lx)
+    slope, intercept, _ = fit_loglog(x, loss)
+    res = np.log(loss) - (slope * np.log(x) + intercept)
     return float(np.sqrt(np.mean(res**2))), float(np.max(np.abs(res)))
 
 
@@ -170,7 +170,7 @@ def analyse_scaling(ctx: Context) -> StudyResult:
             continue
         tok = g["tokens"].to_numpy(float)
         monotone &= bool(np.all(np.diff(tok) < 0))
-        slope = float(np.polyfit(np.log(g["N"].to_numpy(float)), np.log(tok), 1)[0])
+        slope = fit_loglog(g["N"].to_numpy(float), tok)[0]
         slopes.append(
             {"target": t, "sizes": len(g), "slope": slope, "decreasing": bool(np.all(np.diff(tok) < 0))}
         )
@@ -244,9 +244,9 @@ def _figure_embedding(runs: pd.DataFrame) -> Any:
         for depth, g in runs.groupby("n_layer"):
             ax.plot(g[col], g["loss"], "o", color=colors.get(int(depth), "k"), label=f"{int(depth)} layer(s)")
         x = runs[col].to_numpy(float)
-        coef = np.polyfit(np.log(x), np.log(runs["loss"]), 1)
+        slope, intercept, _ = fit_loglog(x, runs["loss"].to_numpy(float))
         grid = np.geomspace(x.min(), x.max(), 100)
-        ax.plot(grid, np.exp(np.polyval(coef, np.log(grid))), color="k", lw=0.8, ls="--")
+        ax.plot(grid, np.exp(intercept) * grid**slope, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(label)

@@ -92,18 +92,19 @@ def select(runs: list[PlannedRun], statuses: dict[str, str], retry_failed: bool)
 def prepare_data(runs: list[PlannedRun]) -> None:
     """Build every corpus/tokenizer/token store the runs need, once, in the driver: workers then
     only read them (no two workers tokenising the same corpus), and a bad corpus name fails the
-    sweep before any training starts."""
+    sweep before any training starts, as does a unique_tokens cap the training split cannot hold."""
     from lmscale.data import load_token_store
 
-    seen: set[tuple[Any, ...]] = set()
+    stores: dict[tuple[Any, ...], Any] = {}
     for r in runs:
         s = r.spec
         corpora = s.resolved_tokenizer_corpora
         for name in (s.corpus, *s.eval_sets):
             key = (name, s.tokenizer, corpora)
-            if key not in seen:
-                seen.add(key)
-                load_token_store(name, s.tokenizer, tokenizer_corpora=corpora)
+            if key not in stores:
+                stores[key] = load_token_store(name, s.tokenizer, tokenizer_corpora=corpora)
+        # a unique-token cap larger than the training split fails here, before any training
+        stores[(s.corpus, s.tokenizer, corpora)].unique_windows(s.context, s.unique_tokens)
 
 
 def make_executor(
