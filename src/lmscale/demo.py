@@ -191,11 +191,9 @@ def summary_lines(res: DemoResult, analysis: Any) -> list[str]:
                 f"{fmt(single.params[name])} [{fmt(lo)}, {fmt(hi)}]"
             )
     fr = getattr(analysis, "frontier", None)
-    if fr is not None and "alpha_C" in fr.params:
-        lo, hi = fr.ci95.get("alpha_C", (math.nan, math.nan))
-        lines.append(
-            f"L(C_min) from the learning-curve frontier: α_C = {fmt(fr.params['alpha_C'])} [{fmt(lo)}, {fmt(hi)}]"
-        )
+    if fr is not None:
+        lo, hi = fr.ci.get("alpha_C", (math.nan, math.nan))
+        lines.append(f"L(C_min) from the learning-curve frontier: α_C = {fmt(fr.alpha_C)} [{fmt(lo)}, {fmt(hi)}]")
     bt = res.backtest
     if bt is not None:
         lines.append(
@@ -301,7 +299,7 @@ def run_demo(
         with Store(path) as store:
             # one stored fit per state of the study: a re-render of a finished demo adds none
             if summary.completed + summary.diverged > 0 or store.fits(study, "chinchilla").empty:
-                store.save_fit(study, "chinchilla", main.to_dict(include_samples=False))
+                store.save_fit(study, "chinchilla", main.to_dict(include_draws=False))
     result = DemoResult(
         study=study,
         preset=preset,
@@ -325,7 +323,7 @@ def run_demo(
                     "store": str(path),
                     "report": str(result.report),
                     "sweep": summary.to_dict(),
-                    "fit": main.to_dict(include_samples=False) if main is not None else None,
+                    "fit": main.to_dict(include_draws=False) if main is not None else None,
                     "backtest": backtest.to_dict() if backtest is not None else None,
                     "timings": timings,
                     "summary": lines,

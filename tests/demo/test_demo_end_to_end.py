@@ -72,8 +72,9 @@ def test_fit_json_has_intervals(demo: dict) -> None:
     fit = json.loads((demo["work"] / "out" / "fit.json").read_text())
     for name in ("E", "A", "B", "alpha", "beta"):
         assert name in fit["params"]
-        lo, hi = fit["ci95"][name]
+        lo, hi = fit["ci"][name]
         assert lo <= hi
+    assert fit["conventions"]["n"] == "non-embedding" and fit["conventions"]["c"] == "6ND"
     summary = json.loads((demo["work"] / "out" / "summary.json").read_text())
     bt = summary["backtest"]
     assert bt["budget"] == 6e10 and bt["actual"] > 0
@@ -115,6 +116,7 @@ def test_fit_cli_reads_the_study(demo: dict) -> None:
     )
     assert res.returncode == 0, res.stderr
     payload = json.loads(res.stdout)
-    assert payload["n_points"] == 22 and set(payload["ci95"]) >= {"E", "A", "B", "alpha", "beta"}
+    assert payload["n_points"] == 22 and set(payload["ci"]) >= {"E", "A", "B", "alpha", "beta"}
+    assert payload["conventions"]["n"] == "non-embedding" and payload["conventions"]["data"] == "study demo-quick"
     bad = _lmscale("fit", "--study", "nope", "--store", str(demo["store"]), cwd=demo["work"], env=demo["env"])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nope" in bad.stderr

@@ -114,8 +114,10 @@ def test_json_keys_chinchilla(good_csv, capsys):
     assert code == 0
     d = json.loads(out)
     assert set(d["params"]) == {"E", "A", "B", "alpha", "beta"}
-    assert set(d["ci95"]) >= set(d["params"]) | {"a", "b"}
-    assert all(len(v) == 2 and v[0] <= v[1] for v in d["ci95"].values())
+    assert set(d["ci"]) >= set(d["params"]) | {"a", "b"}
+    assert all(len(v) == 2 and v[0] <= v[1] for v in d["ci"].values())
+    # A CSV says nothing about what N and C count unless --n/--c do.
+    assert d["conventions"]["n"] == "unknown" and d["conventions"]["c"] == "unknown"
     assert {"a", "b", "G"} <= set(d["derived"])
     assert d["n_points"] == 36
     assert d["starts"]["n_starts"] >= d["starts"]["n_reached_best"] >= 1
@@ -146,7 +148,7 @@ def test_json_keys_kaplan_nd_via_subprocess(tmp_path):
     )
     d = json.loads(proc.stdout)
     assert set(d["params"]) == {"N_c", "D_c", "alpha_N", "alpha_D"}
-    assert set(d["ci95"]) == set(d["params"])
+    assert set(d["ci"]) == set(d["params"]) | set(d["derived"])  # kaplan-nd derives an allocation too
     assert d["n_points"] == 36
 
 
@@ -163,7 +165,7 @@ def test_fit_json_round_trip(good_csv, tmp_path, capsys):
     assert code == 0
     loaded = FitResult.from_json(out_path)
     assert loaded.params["E"] == 1.69 and loaded.settings["fixed"] == {"E": 1.69}
-    assert loaded.samples.shape == (40, 5)
+    assert loaded.draws.shape == (40, 5)
     again = FitResult.from_json(loaded.to_json())
     assert again.params == loaded.params and again.ci == loaded.ci
     # A saved fit works as a law: same predictions, intervals from its draws.
@@ -177,7 +179,7 @@ def test_fit_json_round_trip(good_csv, tmp_path, capsys):
 def test_bad_fit_json(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{oops")
-    with pytest.raises(InputError, match="not valid JSON"):
+    with pytest.raises(InputError, match="not a JSON document"):
         load_law(bad)
     with pytest.raises(InputError, match="no such"):
         FitResult.from_json(tmp_path / "none.json")
@@ -219,5 +221,64 @@ def test_parallel_bootstrap_equals_serial():
     df = runs("power", 0.01, seed=9)
     serial = fit(df, "power", bootstrap=64, seed=3, n_jobs=1)
     parallel = fit(df, "power", bootstrap=64, seed=3, n_jobs=2)
-    np.testing.assert_allclose(parallel.samples, serial.samples, rtol=1e-9)
+    np.testing.assert_allclose(parallel.draws, serial.draws, rtol=1e-9)
     assert parallel.ci == serial.ci
+
+
+def test_conventions_flags(good_csv, tmp_path, capsys):
+    """--n/--c record what N and C count, in --json and in the -o file; a reference has its own."""
+    out_path = tmp_path / "fit.json"
+    code, out, err = run_cli(
+        capsys, "fit", str(good_csv), "--bootstrap", "0", "--n", "total", "--c", "6nd", "--json", "-o", str(out_path)
+    )
+    assert code == 0, err
+    assert json.loads(out)["conventions"]["n"] == "total"
+    saved = FitResult.from_json(out_path)
+    assert (saved.conventions.n, saved.conventions.c) == ("total", "6ND")
+    code, out, _ = run_cli(capsys, "fit", "--reference", "epoch2024", "--bootstrap", "0", "--json")
+    assert code == 0 and json.loads(out)["conventions"]["n"] == "total"
+    code, _, err = run_cli(capsys, "fit", "--reference", "epoch2024", "--n", "non-embedding")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "counts total parameters" in err
+    code, _, err = run_cli(capsys, "fit", str(good_csv), "--n", "some")
+    assert code == 2
+
+
+def _file(path, content: bytes):
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d, "is a folder, not a table file"),
+        (lambda d: _file(d / "runs.csv", b"PAR1\x00\x15\x04binary"), "a binary file"),
+        (lambda d: _file(d / "r.csv", b"\xff\xfe\x00bad"), "a binary file"),
+        (lambda d: _file(d / "e.csv", b""), "cannot read as a table"),
+        (lambda d: d / "none.csv", "none.csv: no such file"),
+    ],
+    ids=["folder", "parquet-named-csv", "binary", "empty", "missing"],
+)
+def test_table_loader_one_line_errors(make, message, tmp_path, capsys):
+    from lmscale.store.tables import read_table
+
+    path = make(tmp_path)
+    with pytest.raises(InputError, match=message) as exc:
+        read_table(path, "--runs")
+    assert "\n" not in str(exc.value) and str(exc.value).startswith(f"--runs {path}: ")
+    code, out, err = run_cli(capsys, "fit", str(path), "--bootstrap", "0")
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1 and message in lines[0], err
+
+
+def test_numeric_column_names_column_and_row():
+    from lmscale.store.tables import numeric_column
+
+    df = pd.DataFrame({"N": ["1e6", "abc", "2e6"], "D": [1.0, np.nan, -2.0]})
+    with pytest.raises(InputError, match="^runs: column 'N' data row 2: 'abc' is not a number$"):
+        numeric_column(df, "N", "runs")
+    assert np.isnan(numeric_column(df, "D")[1])  # missing values pass unless positive
+    with pytest.raises(InputError, match="^column 'D' data row 2: missing or NaN$"):
+        numeric_column(df, "D", positive=True)
+    with pytest.raises(InputError, match="^column 'D' data row 3: -2 must be positive$"):
+        numeric_column(df.fillna({"D": 1.0}), "D", positive=True)

@@ -13,6 +13,7 @@ from scipy import optimize
 import lmscale
 from lmscale.errors import InputError
 from lmscale.fit.compute_optimal import approach1, approach2, assign_budgets, fit_parabolas
+from lmscale.fit.intervals import percentile_interval
 
 # Hoffmann et al. 2022 fitted law; the compute-optimal frontier of L = E + A/N^al + B/D^be under C = 6ND is
 # N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b with a = be/(al+be), b = al/(al+be), G = (al*A / (be*B))^(1/(al+be)).
@@ -64,23 +65,30 @@ def isoflops(
 
 
 def test_approach1_recovers_exponents_without_noise() -> None:
-    res = approach1(curves(), n_boot=100, target_compute=1e22)
+    res = approach1(curves(), bootstrap=100, target_compute=1e22)
     # Attaining N is one of 30 sampled sizes (Hoffmann's procedure): tight, not exact.
     assert res.a == pytest.approx(A_TRUE, abs=0.01)
     assert res.a + res.b == pytest.approx(1.0, abs=1e-9)  # D = C/(6N) at every point
-    lo, hi = res.N_opt.exponent_ci95
+    lo, hi = res.ci["a"]
     assert lo <= A_TRUE <= hi
-    assert res.C_convention == "6*N*tokens"
+    assert res.N_opt.ci["exponent"] == (lo, hi)
+    assert res.conventions.c == "6ND" and res.warmup.C_convention == "6*N*tokens"
     t = res.target
     assert t["N_opt"] == pytest.approx(n_opt(1e22), rel=0.05)
     assert t["D_opt"] == pytest.approx(1e22 / (6 * t["N_opt"]), rel=1e-6)
     assert t["tokens_per_param"] == pytest.approx(t["D_opt"] / t["N_opt"])
-    assert t["N_opt_ci95"][0] <= t["N_opt"] <= t["N_opt_ci95"][1]
+    assert t["ci"]["N_opt"][0] <= t["N_opt"] <= t["ci"]["N_opt"][1]
+    # optimal(C) as Law.optimal: (N_opt, D_opt); optimal_draws pairs N and D draw by draw.
+    n, d = res.optimal(1e22)
+    assert (float(n), float(d)) == pytest.approx((t["N_opt"], t["D_opt"]))
+    n_draws, d_draws = res.optimal_draws(1e22)
+    assert n_draws.shape == d_draws.shape == (100,)
+    assert percentile_interval(d_draws / n_draws) == t["ci"]["tokens_per_param"]
     json.dumps(res.to_dict(), allow_nan=False)
 
 
 def test_approach1_parabola_refinement_is_exact() -> None:
-    res = approach1(curves(), n_boot=30, refine="parabola", target_compute=1e21)
+    res = approach1(curves(), bootstrap=30, refine="parabola", target_compute=1e21)
     assert res.a == pytest.approx(A_TRUE, abs=5e-4)
     assert res.b == pytest.approx(B_TRUE, abs=5e-4)
     assert res.target["N_opt"] == pytest.approx(n_opt(1e21), rel=0.01)
@@ -90,8 +98,8 @@ def test_approach1_noisy_truth_inside_ci() -> None:
     # 1% per-run loss offsets (seed-to-seed variation) plus 0.2% point noise; 20/20 seeds covered when run.
     covered = 0
     for seed in range(4):
-        res = approach1(curves(seed, n_points=40), n_boot=200, seed=seed)
-        lo, hi = res.N_opt.exponent_ci95
+        res = approach1(curves(seed, n_points=40), bootstrap=200, seed=seed)
+        lo, hi = res.ci["a"]
         covered += lo <= A_TRUE <= hi
         assert abs(res.a - A_TRUE) < 0.06
     assert covered >= 3
@@ -109,7 +117,7 @@ def test_approach1_too_few_runs() -> None:
 
 
 def test_approach2_recovers_exponents_without_noise() -> None:
-    res = approach2(isoflops(), n_boot=50, target_compute=1e23)
+    res = approach2(isoflops(), bootstrap=50, target_compute=1e23)
     assert res.a == pytest.approx(A_TRUE, abs=1e-3)
     assert res.b == pytest.approx(B_TRUE, abs=1e-3)
     # Per-budget optimum: a parabola in ln N is only locally exact; within 3% of the true N_opt.
@@ -126,8 +134,8 @@ def test_approach2_recovers_exponents_without_noise() -> None:
 def test_approach2_noisy_coverage(robust: str) -> None:
     # 1% log-normal noise, 12 seeded trials; measured 39/40 (huber) and 38/40 (ls) over 40 trials.
     covered = sum(
-        (lambda r: r.N_opt.exponent_ci95[0] <= A_TRUE <= r.N_opt.exponent_ci95[1])(
-            approach2(isoflops(seed), n_boot=200, seed=seed, robust=robust)
+        (lambda r: r.ci["a"][0] <= A_TRUE <= r.ci["a"][1])(
+            approach2(isoflops(seed), bootstrap=200, seed=seed, robust=robust)
         )
         for seed in range(12)
     )
@@ -168,11 +176,11 @@ def test_budget_outside_sampled_range_is_flagged_and_excluded() -> None:
     df = isoflops()
     last = df["C"] == df["C"].max()
     df = df[~last | (df["N"] < 0.5 * n_opt(df["C"]))]  # largest budget sampled only left of its optimum
-    res = approach2(df, n_boot=20)
+    res = approach2(df, bootstrap=20)
     assert res.table["status"].tolist()[-1] == "outside" and not res.table["used"].iloc[-1]
     assert any("outside the sampled N range" in w and "excluded" in w for w in res.warnings)
     assert res.a == pytest.approx(A_TRUE, abs=1e-3)
-    kept = approach2(df, n_boot=0, exclude_outside=False)
+    kept = approach2(df, bootstrap=0, exclude_outside=False)
     assert kept.table["used"].iloc[-1] and kept.table["status"].iloc[-1] == "outside"
 
 
@@ -180,12 +188,12 @@ def test_downward_parabola_and_too_few_budgets() -> None:
     df = isoflops(budgets=[1e19, 1e20, 1e21])
     bad = df["C"] == 1e21
     df.loc[bad, "loss"] = 5 - 0.01 * (np.log(df.loc[bad, "N"]) - 20) ** 2  # a cap, not a valley
-    res = approach2(df, n_boot=0)
+    res = approach2(df, bootstrap=0)
     assert res.table["status"].tolist() == ["ok", "ok", "downward"]
     assert any("opens downward" in w for w in res.warnings)
     assert any("only 2 usable budgets" in w for w in res.warnings)
     with pytest.raises(InputError, match="only 1 budget"):
-        approach2(df[df["C"] != 1e20], n_boot=0)
+        approach2(df[df["C"] != 1e20], bootstrap=0)
 
 
 def test_budget_assignment_modes() -> None:
@@ -207,12 +215,12 @@ def test_budget_assignment_modes() -> None:
 def test_d_column_and_flops_convention() -> None:
     df = isoflops()
     df["D"] = df["C"] / (6 * df["N"])
-    res = approach2(df.drop(columns=["C"]), n_boot=0)
+    res = approach2(df.drop(columns=["C"]), bootstrap=0)
     assert res.a == pytest.approx(A_TRUE, abs=1e-3)
-    assert res.C_convention.startswith("6*N*tokens")
+    assert res.conventions.c == "6ND"
     # An exact FLOP counter 5% above 6ND: D_opt uses the table's own FLOPs per parameter-token.
     df["C"] = df["C"] * 1.05
-    res = approach2(df, budgets=[float(c) * 1.05 for c in np.geomspace(1e18, 1e22, 9)], n_boot=0)
+    res = approach2(df, budgets=[float(c) * 1.05 for c in np.geomspace(1e18, 1e22, 9)], bootstrap=0)
     np.testing.assert_allclose(res.table["D_opt"], res.table["C"] / (6.3 * res.table["N_opt"]), rtol=1e-9)
     np.testing.assert_allclose(res.table["flops_per_param_token"], 6.3)
 
@@ -221,15 +229,15 @@ def test_d_column_and_flops_convention() -> None:
 def test_epoch_reference_points() -> None:
     d = pd.read_csv(EPOCH)
     df = pd.DataFrame({"N": d["Model Size"], "C": d["Training FLOP"], "loss": d["loss"]})
-    res = approach2(df, budgets=CHINCHILLA_BUDGETS, n_boot=200, target_compute=5.76e23)
+    res = approach2(df, budgets=CHINCHILLA_BUDGETS, bootstrap=200, target_compute=5.76e23)
     # Measured: a = 0.520 (95% CI 0.474-0.548 at 1,000 resamples); Hoffmann report 0.49 for approach 2.
     assert 0.45 < res.a < 0.56
-    lo, hi = res.N_opt.exponent_ci95
+    lo, hi = res.ci["a"]
     assert lo < 0.50 < hi
     assert (res.table["status"] == "ok").all() and len(res.table) == 9
     assert any("6 runs lie more than 0.3 decades" in w for w in res.warnings)
     # Gopher's budget (5.76e23 FLOPs): Hoffmann's approach 2 gives 67B parameters (their Table 3).
-    lo, hi = res.target["N_opt_ci95"]
+    lo, hi = res.target["ci"]["N_opt"]
     assert lo < 67e9 < hi
 
 
@@ -246,7 +254,7 @@ def test_epoch_reference_points() -> None:
 )
 def test_approach2_bad_input(mutate, message) -> None:
     with pytest.raises(InputError, match=message) as exc:
-        approach2(mutate(isoflops()), n_boot=0)
+        approach2(mutate(isoflops()), bootstrap=0)
     assert "\n" not in str(exc.value)
 
 
@@ -255,7 +263,7 @@ def test_bad_options() -> None:
     with pytest.raises(InputError, match="robust"):
         approach2(df, robust="l1")
     with pytest.raises(InputError, match="target_compute"):
-        approach2(df, n_boot=0, target_compute=-1.0)
+        approach2(df, bootstrap=0, target_compute=-1.0)
     with pytest.raises(InputError, match="budgets=40 clusters but"):
         approach2(df.iloc[:30], budgets=40)
 
@@ -267,19 +275,19 @@ def test_approach1_excludes_lr_warmup_by_rule() -> None:
     dirty["is_warmup"] = first
     # Warmup points carry implausibly low losses: if they leaked into the envelope, N_opt would shift.
     dirty.loc[first, "loss"] *= 0.5
-    res = approach1(dirty, n_boot=0)
-    ref = approach1(clean[~first.to_numpy()], n_boot=0)
+    res = approach1(dirty, bootstrap=0)
+    ref = approach1(clean[~first.to_numpy()], bootstrap=0)
     assert res.a == pytest.approx(ref.a, abs=1e-12)
     assert res.warmup is not None and res.warmup.n_dropped == 36
     assert res.to_dict()["warmup_exclusion"]["n_dropped"] == 36
-    leaked = approach1(dirty, n_boot=0, use_lr=False)
+    leaked = approach1(dirty, bootstrap=0, use_lr=False)
     assert leaked.warmup.n_dropped == 0 and abs(leaked.a - res.a) > 0.01
 
 
 def test_approach1_refine_tolerates_runs_sharing_n() -> None:
     df = curves(n_sizes=10, n_points=30)
     twin = df[df["run"] == "r5"].assign(run="r5b", loss=lambda d: d["loss"] * 1.001)
-    res = approach1(pd.concat([df, twin]), n_boot=5, refine="parabola")
+    res = approach1(pd.concat([df, twin]), bootstrap=5, refine="parabola")
     assert np.isfinite(res.a)
     assert res.n_runs == 11
 
@@ -288,7 +296,7 @@ def test_budget_with_two_sizes_is_excluded_not_crashing() -> None:
     df = isoflops()
     small = df["C"] == df["C"].min()
     df = pd.concat([df[~small], df[small].iloc[[4, 6]]])  # two sizes left in the smallest budget
-    res = approach2(df, n_boot=50)
+    res = approach2(df, bootstrap=50)
     assert res.table["status"].iloc[0] == "too_few_sizes" and not res.table["used"].iloc[0]
     assert any("fewer than 3 distinct model sizes" in w for w in res.warnings)
     assert res.a == pytest.approx(A_TRUE, abs=1e-3)

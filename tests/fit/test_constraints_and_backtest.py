@@ -31,7 +31,7 @@ def test_tied_exponents_are_equal_and_fit_a_tied_truth():
     res = fit(df, "chinchilla", tie_exponents=True, bootstrap=10, seed=1, n_jobs=1)
     assert res.params["alpha"] == res.params["beta"] == pytest.approx(0.34, rel=1e-7)
     assert res.derived["a"] == pytest.approx(0.5)
-    assert np.all(res.samples[:, 3] == res.samples[:, 4])
+    assert np.all(res.draws[:, 3] == res.draws[:, 4])
 
 
 def test_fixed_exponents_for_comparison():
@@ -154,6 +154,8 @@ def test_data_constrained_with_given_base_and_epochs_column():
 
 def test_prediction_interval_puts_runs_where_the_residuals_say() -> None:
     """residual_log is pred − obs: a law that over-predicts most runs must place new runs below it."""
+    from dataclasses import replace
+
     import numpy as np
     import pandas as pd
 
@@ -164,8 +166,8 @@ def test_prediction_interval_puts_runs_where_the_residuals_say() -> None:
     df = pd.DataFrame({"N": n, "D": d, "loss": 1.8 + 400 / n**0.34 + 2000 / d**0.37})
     res = fit(df, "chinchilla", bootstrap=0)
     point = np.array([res.params[p.name] for p in res.form.params])
-    res.samples = np.tile(point, (50, 1))
-    res.residual_log = np.array([0.05] * 18 + [-0.01] * 2)  # runs land ~5% below the law
+    res = replace(res, draws=np.tile(point, (50, 1)), residual_log=np.array([0.05] * 18 + [-0.01] * 2))
+    # runs land ~5% below the law
     pred = float(np.ravel(res.predict(N=np.array([1e8]), D=np.array([1e10])))[0])
     lo, hi = res.interval("prediction", N=np.array([1e8]), D=np.array([1e10]))
     assert float(hi[0]) == pytest.approx(pred * np.exp(0.01), rel=1e-9)

@@ -53,7 +53,7 @@ def test_matches_plain_4500_start_fit(result):
         assert result.params[name] == pytest.approx(value, rel=5e-4), name
     assert result.starts["n_reached_best"] == result.starts["n_starts"] == 8
     assert result.r2_log > 0.99
-    assert result.warnings == []
+    assert result.warnings == ()
 
 
 def test_bootstrap_intervals_near_epochs(result):

@@ -127,7 +127,7 @@ def test_to_dict_is_flat_and_json_ready() -> None:
 
 def test_shape_and_accounting_import_without_torch() -> None:
     code = (
-        "import sys; import lmscale.model, lmscale.model.accounting, lmscale.model.shapes; "
+        "import sys; import lmscale.model, lmscale.model.accounting, lmscale.model.sizing; "
         "lmscale.model.shape_for_params(1e5); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

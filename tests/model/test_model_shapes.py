@@ -8,7 +8,7 @@ import pytest
 
 from lmscale.errors import InputError
 from lmscale.model import account, shape_for_params, shape_ladder
-from lmscale.model.shapes import parse_targets
+from lmscale.model.sizing import parse_targets
 
 
 def _gpt_non_embedding(n_layer: int, d: int) -> int:

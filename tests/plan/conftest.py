@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from lmscale.plan import Law, resolve_law
+from lmscale.fit import Law, loss_law
 
 
 @pytest.fixture
 def hoffmann() -> Law:
-    return resolve_law("hoffmann2022")
+    return loss_law("hoffmann2022")
 
 
 @pytest.fixture
 def kaplan() -> Law:
-    return resolve_law("kaplan2020")
+    return loss_law("kaplan2020")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmscale.plan import Law
+from lmscale.fit import Law
 
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 KAPLAN = {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}
@@ -16,5 +16,5 @@ def law_with_draws(scale: float, n: int = 400, seed: int = 0) -> Law:
     names = ("E", "A", "B", "alpha", "beta")
     spread = np.array([scale / 4, scale, scale, scale / 4, scale / 4])
     point = np.array([HOFFMANN[k] for k in names])
-    samples = point * np.exp(rng.normal(size=(n, 5)) * spread)
-    return Law("synthetic", "chinchilla", dict(HOFFMANN), samples=samples)
+    draws = point * np.exp(rng.normal(size=(n, 5)) * spread)
+    return Law("chinchilla", dict(HOFFMANN), name="synthetic", draws=draws)

@@ -9,8 +9,10 @@ import pytest
 from plan_helpers import law_with_draws
 
 from lmscale.errors import InputError
-from lmscale.plan import data_limited, effective, optimal, resolve_law
-from lmscale.plan.data_limited import _constrained_loss, optimal_params_for_data, params_for_unique_data
+from lmscale.fit import Law, loss_law
+from lmscale.fit.forms import effective_amount as effective
+from lmscale.fit.forms import params_for_data
+from lmscale.plan import data_constrained_law, data_limited, optimal
 
 
 def test_effective_data_by_hand():
@@ -47,13 +49,10 @@ def test_scarce_data_repeats_and_costs_loss(hoffmann):
         assert plan.effective_D < plan.D.value
         given_up.append(plan.loss_given_up.value)
         # it is a minimum of the constrained loss along C = 6ND
-        n_opt_for = optimal_params_for_data(hoffmann.form, dict(hoffmann.params))
+        law = data_constrained_law(hoffmann)
         for f in (0.9, 1.1):
             n = plan.N.value * f
-            worse = _constrained_loss(
-                hoffmann.form, dict(hoffmann.params), n, flops / 6 / n, U, n_opt_for, 15.4, 5.3
-            )
-            assert worse > plan.loss.value
+            assert law.predict(N=n, D=flops / 6 / n, U=U) > plan.loss.value
     assert 0 < given_up[0] < given_up[1] < given_up[2]
     assert data_limited(hoffmann, flops, 1e12).warnings == []
     assert "epochs" in data_limited(hoffmann, flops, 1e11).warnings[0]  # 36 epochs > R_D* + 1
@@ -62,9 +61,9 @@ def test_scarce_data_repeats_and_costs_loss(hoffmann):
 
 @pytest.mark.parametrize("name", ["hoffmann2022", "kaplan2020"])
 def test_u_n_is_the_optimal_size_for_U(name):
-    law = resolve_law(name)
+    law = loss_law(name)
     for U in (3e9, 2e12):
-        u_n = params_for_unique_data(law.form, dict(law.params), U)
+        u_n = params_for_data(law.derived, U)
         a = optimal(law, 6 * u_n * U)
         assert a.D_opt.value == pytest.approx(U, rel=1e-5)
         assert a.N_opt.value == pytest.approx(u_n, rel=1e-5)
@@ -81,24 +80,23 @@ def test_intervals_and_errors(hoffmann):
         data_limited(hoffmann, 1e22, 1e9, r_d_star=-1)
 
 
-def test_constrained_loss_agrees_with_the_fitting_engines_form(hoffmann):
-    """lmscale.fit's data-constrained form (used to fit R_D*, R_N*) and this planner agree."""
-    from lmscale.fit import Law as FitLaw
-
-    params = {**dict(hoffmann.params), "R_D_star": 15.4, "R_N_star": 5.3}
-    fit_law = FitLaw(form_name="data-constrained", params=params)
+def test_constrained_loss_is_muennighoff_eqs_5_to_7_by_hand(hoffmann):
+    """The planner's loss is the base law at N', D' with U_D = min(U, D) and U_N = min(N, N_opt(U_D))."""
+    p = dict(hoffmann.params)
+    rd, rn = 15.387756, 5.309743  # the published R* the planner takes for a plain Chinchilla law
     N = np.array([1e8, 1e9, 3e10, 1e11])
     D = np.array([1e10, 5e11, 2e12, 1e13])
     U = 4e11
-    n_opt_for = optimal_params_for_data(hoffmann.form, dict(hoffmann.params))
-    ours = _constrained_loss(hoffmann.form, dict(hoffmann.params), N, D, U, n_opt_for, 15.4, 5.3)
-    # lmscale.fit's column U is the unique tokens *seen*, min(D, U available)
-    assert ours == pytest.approx(fit_law.predict(N=N, D=D, U=np.minimum(D, U)), rel=1e-9)
+    g = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+    u_d = np.minimum(D, U)
+    u_n = np.minimum(N, g * (g * u_d) ** (p["beta"] / p["alpha"]))
+    d_eff = u_d + u_d * rd * (1 - np.exp(-(D / u_d - 1) / rd))
+    n_eff = u_n + u_n * rn * (1 - np.exp(-(N / u_n - 1) / rn))
+    by_hand = p["E"] + p["A"] / n_eff ** p["alpha"] + p["B"] / d_eff ** p["beta"]
+    assert data_constrained_law(hoffmann).predict(N=N, D=D, U=U) == pytest.approx(by_hand, rel=1e-12)
 
 
 def test_fitted_data_constrained_law_carries_its_r_star():
-    from lmscale.fit import Law as FitLaw
-
     params = {
         "E": 1.69,
         "A": 406.4,
@@ -108,7 +106,7 @@ def test_fitted_data_constrained_law_carries_its_r_star():
         "R_D_star": 5.0,
         "R_N_star": 2.0,
     }
-    plan = data_limited(FitLaw(form_name="data-constrained", params=params), 1e23, 1e11)
+    plan = data_limited(Law("data-constrained", params), 1e23, 1e11)
     assert plan.assumptions["R_D_star"] == 5.0 and plan.assumptions["R_N_star"] == 2.0
     default = data_limited("hoffmann2022", 1e23, 1e11)
     assert plan.loss_given_up.value > default.loss_given_up.value  # repeats are worth less with R_D* = 5

@@ -1,4 +1,4 @@
-"""Inference-aware planning (Sardana & Frankle 2023)."""
+"""Inference-aware planning (Sardana, Portes, Doubov & Frankle 2024)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_more_inference_means_smaller_model_more_data(hoffmann):
     ns, ds = [], []
     for tokens in (0.0, 1e11, 1e12, 1e13, 1e14):
         plan = inference_aware(hoffmann, tokens, target_loss=2.0)
-        assert float(hoffmann.loss(plan.N.value, plan.D.value)) == pytest.approx(2.0, rel=1e-9)
+        assert float(hoffmann.predict(N=plan.N.value, D=plan.D.value)) == pytest.approx(2.0, rel=1e-9)
         assert plan.total_cost <= plan.training_only_total_cost * (1 + 1e-9)
         ns.append(plan.N.value)
         ds.append(plan.D.value)

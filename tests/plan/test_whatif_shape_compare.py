@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from lmscale.plan import compare_laws, hardware, model_shape, optimal, what_if
+from lmscale.model.sizing import model_shape
+from lmscale.plan import compare_laws, hardware, optimal, what_if
 
 
 def test_what_if_tables(hoffmann):

@@ -224,6 +224,43 @@ def test_unknown_study_and_store(tmp_path):
         load_study("demo", tmp_path / "missing.db")
 
 
+def test_fit_cli_reads_a_study_in_its_conventions(tmp_path, capsys):
+    """`lmscale fit --study` records what N and C count; --n total reads the store's total N."""
+    import json
+
+    from lmscale.cli.main import main
+
+    def fit_json(*args: str) -> dict:
+        try:
+            main(["fit", "--study", "demo", "--store", str(db), "--bootstrap", "0", "--json", *args])
+        except SystemExit as exc:
+            assert not exc.code, capsys.readouterr().err
+        return json.loads(capsys.readouterr().out)
+
+    def fit_error(*args: str) -> str:
+        with pytest.raises(SystemExit) as exc:
+            main(["fit", "--study", "demo", "--store", str(db), "--bootstrap", "0", *args])
+        assert exc.value.code == 2
+        return capsys.readouterr().err
+
+    db = tmp_path / "s.db"
+    demo = write_store(db, failed=1)
+    default = fit_json()
+    assert default["conventions"]["n"] == "non-embedding" and default["conventions"]["c"] == "6ND"
+    assert default["n_points"] == len(demo["runs"])
+    total = fit_json("--n", "total")
+    assert total["conventions"]["n"] == "total"
+    # N_total = 1.2·N in this store: the same losses over 1.2x larger N scale A by 1.2^alpha.
+    assert total["params"]["alpha"] == pytest.approx(default["params"]["alpha"], rel=1e-3)
+    frontier = fit_json("--form", "frontier")
+    assert frontier["kind"] == "frontier" and frontier["conventions"]["c"] == "6ND"
+    assert "C_c" in frontier["params"] and "source" in frontier
+    err = fit_error("--c", "exact")
+    assert len(err.strip().splitlines()) == 1 and "has no C_exact in the store" in err
+    err = fit_error("--n", "unknown")
+    assert "counts N both ways" in err
+
+
 # ---- edge cases -------------------------------------------------------------------------------------
 def test_one_model_size_still_renders(tmp_path):
     d = np.geomspace(1e7, 1e9, 6)
@@ -242,7 +279,7 @@ def test_batch_sweep_gives_critical_batch_figure(tmp_path):
     res = build_report(d["runs"], d["curves"], tmp_path / "b.html", bootstrap=10)
     check_well_formed_and_self_contained((tmp_path / "b.html").read_text())
     assert "critical_batch" in res.figures and "learning_curves" in res.figures
-    fit = res.analysis.batch.fit_bcrit(n_boot=0)
+    fit = res.analysis.batch.fit_bcrit(bootstrap=0)
     assert fit.B_star == pytest.approx(B_STAR, rel=0.01)
     assert fit.alpha_B == pytest.approx(ALPHA_B, rel=0.01)
     assert "single model size" in res.analysis.skipped["L(N, D) fit"]  # one size: no L(N, D), but no crash
@@ -291,7 +328,7 @@ def test_bad_arguments(tmp_path):
         build_report(runs, out=tmp_path / "x.html", target_flops=-1)
     with pytest.raises(InputError, match="missing column.*loss"):
         build_report(runs.drop(columns="loss"), out=tmp_path / "x.html")
-    with pytest.raises(InputError, match="column 'N' is not numeric at data row 2"):
+    with pytest.raises(InputError, match="column 'N' data row 2: 'abc' is not a number"):
         build_report(runs.assign(N=["1e6", "abc", *runs["N"].iloc[2:]]), out=tmp_path / "x.html")
     with pytest.raises(InputError, match="is a folder"):
         build_report(runs, out=tmp_path, bootstrap=0)

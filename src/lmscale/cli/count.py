@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.options import FamilyChoice, JsonOpt, at_most_one, exactly_one
 from lmscale.errors import InputError
 from lmscale.model.accounting import account, forward_flops_breakdown, run_flops
 from lmscale.model.shape import ModelShape
-from lmscale.model.shapes import parse_targets, shape_for_params
+from lmscale.model.sizing import parse_targets, shape_for_params
 
 
 def _row(
@@ -90,47 +91,51 @@ def _print_ladder(rows: list[dict[str, Any]]) -> None:
 
 @app.command("count")
 def count(
-    n_layer: int | None = typer.Option(None, "--n-layer", help="Number of layers."),
-    d_model: int | None = typer.Option(None, "--d-model", help="Residual width."),
-    n_head: int = typer.Option(1, "--n-head", help="Attention heads (must divide d_model)."),
-    n_ctx: int = typer.Option(128, "--n-ctx", help="Context length."),
-    vocab: int = typer.Option(4096, "--vocab", help="Vocabulary size."),
-    d_ff: int = typer.Option(0, "--d-ff", help="MLP width (0: 4 x d_model)."),
-    untied: bool = typer.Option(
-        False, "--untied", help="Separate logits matrix (not tied to the embedding)."
-    ),
-    family: str = typer.Option("gpt", "--family", help="gpt or lstm."),
-    tokens: float | None = typer.Option(
-        None, "--tokens", help="Training tokens D: also print C for the run."
-    ),
-    tokens_per_param: float | None = typer.Option(
-        None, "--tokens-per-param", help="D = this x non-embedding N (e.g. 20, Chinchilla)."
-    ),
-    target_n: float | None = typer.Option(
-        None, "--target-n", help="Pick the shape whose non-embedding N is closest to this."
-    ),
-    ladder: str | None = typer.Option(None, "--ladder", help="Comma-separated targets, e.g. 1e3,1e4,1e5."),
-    aspect_ratio: float = typer.Option(
-        32.0, "--aspect-ratio", help="d_model / n_layer for --target-n/--ladder."
-    ),
-    d_head: int = typer.Option(16, "--d-head", help="Head width for --target-n/--ladder."),
-    breakdown: bool = typer.Option(
-        False, "--breakdown", help="Also give the forward FLOPs per token term by term (JSON only)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    n_layer: Annotated[int | None, typer.Option("--n-layer", min=1, help="Number of layers.")] = None,
+    d_model: Annotated[int | None, typer.Option("--d-model", min=1, help="Residual width.")] = None,
+    n_head: Annotated[
+        int, typer.Option("--n-head", min=1, help="Attention heads (must divide d_model).")
+    ] = 1,
+    n_ctx: Annotated[int, typer.Option("--n-ctx", min=1, help="Context length.")] = 128,
+    vocab: Annotated[int, typer.Option("--vocab", min=1, help="Vocabulary size.")] = 4096,
+    d_ff: Annotated[int, typer.Option("--d-ff", min=0, help="MLP width (0: 4 x d_model).")] = 0,
+    untied: Annotated[
+        bool, typer.Option("--untied", help="Separate logits matrix (not tied to the embedding).")
+    ] = False,
+    family: Annotated[FamilyChoice, typer.Option("--family", help="Model family.")] = "gpt",
+    tokens: Annotated[
+        float | None, typer.Option("--tokens", help="Training tokens D: also print C for the run.")
+    ] = None,
+    tokens_per_param: Annotated[
+        float | None,
+        typer.Option("--tokens-per-param", help="D = this x non-embedding N (e.g. 20, Chinchilla)."),
+    ] = None,
+    target_n: Annotated[
+        float | None,
+        typer.Option("--target-n", help="Pick the shape whose non-embedding N is closest to this."),
+    ] = None,
+    ladder: Annotated[
+        str | None, typer.Option("--ladder", help="Comma-separated targets, e.g. 1e3,1e4,1e5.")
+    ] = None,
+    aspect_ratio: Annotated[
+        float, typer.Option("--aspect-ratio", help="d_model / n_layer for --target-n/--ladder.")
+    ] = 32.0,
+    d_head: Annotated[int, typer.Option("--d-head", min=1, help="Head width for --target-n/--ladder.")] = 16,
+    breakdown: Annotated[
+        bool,
+        typer.Option("--breakdown", help="Also give the forward FLOPs per token term by term (JSON only)."),
+    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Count parameters and training FLOPs per token (Kaplan, 6N, and Chinchilla App. F exact)."""
     if breakdown and not as_json:
         raise InputError("count: --breakdown needs --json")
-    if tokens is not None and tokens_per_param is not None:
-        raise InputError("count: give --tokens or --tokens-per-param, not both")
+    at_most_one({"--tokens": tokens, "--tokens-per-param": tokens_per_param})
     if tokens_per_param is not None and not tokens_per_param > 0:
         raise InputError(f"count: --tokens-per-param must be positive, got {tokens_per_param}")
     explicit = n_layer is not None or d_model is not None
-    if sum((explicit, target_n is not None, ladder is not None)) != 1:
-        raise InputError(
-            "count: give a shape (--n-layer and --d-model), or --target-n, or --ladder (one of them)"
-        )
+    exactly_one({"a shape (--n-layer, --d-model)": explicit, "--target-n": target_n, "--ladder": ladder})
+    family = FamilyChoice(family).value
     picker = {
         "aspect_ratio": aspect_ratio,
         "d_head": d_head,
@@ -165,7 +170,7 @@ def count(
             vocab_size=vocab,
             d_ff=d_ff,
             tied_embeddings=not untied,
-            family=family,  # type: ignore[arg-type]  # validated by ModelShape
+            family=family,  # type: ignore[arg-type]  # a FamilyChoice value
         )
         row = _row(shape, tokens, tokens_per_param, breakdown)
         title = "model accounting"

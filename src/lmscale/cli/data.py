@@ -9,9 +9,13 @@ from rich.console import Console
 from rich.table import Table
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.options import JsonOpt, choice
 
 data_app = typer.Typer(help="Corpora, tokenizers and token stores.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+# the same values as lmscale.data.userfiles.BIN_DTYPES (not imported: it loads the data stack)
+BinDtype = choice("BinDtype", ("uint16", "uint32"))
 
 
 def _corpus_rows() -> list[dict[str, Any]]:
@@ -42,7 +46,7 @@ def _installed(pkg: Any) -> bool:
 
 
 @data_app.command("list")
-def list_corpora(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def list_corpora(json_out: JsonOpt = False) -> None:
     """Built-in corpora: installed? prepared? size, documents, licence."""
     rows = _corpus_rows()
     if json_out:
@@ -79,15 +83,19 @@ def prepare(
     ] = None,
     text_field: Annotated[str, typer.Option(help="JSONL field holding the text.")] = "text",
     bin_dtype: Annotated[
-        str | None, typer.Option(help="uint16 or uint32 for a .bin (else sidecar, else uint16).")
+        BinDtype | None, typer.Option(help="Token dtype of a .bin (default: its sidecar, else uint16).")
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Build corpus + tokenizer + token arrays (cached) and print their sizes."""
     from lmscale.data import load_token_store
 
     store = load_token_store(
-        name, tokenizer, tokenizer_corpus or None, text_field=text_field, bin_dtype=bin_dtype
+        name,
+        tokenizer,
+        tokenizer_corpus or None,
+        text_field=text_field,
+        bin_dtype=BinDtype(bin_dtype).value if bin_dtype is not None else None,
     )
     summary = store.summary()
     if json_out:

@@ -8,50 +8,40 @@ from pathlib import Path
 import typer
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.options import JsonOpt, StoreOpt, WorkersOpt, output_option
+
+DemoOutput = output_option("Folder for report.html, fit.json, summary.json.")
 
 
 @app.command("demo")
 def demo_command(
     quick: bool = typer.Option(False, "--quick", help="A reduced study (a few minutes; what CI runs)."),
     device: str = typer.Option("cpu", "--device", help="cpu, or cuda[:N] for the larger GPU preset."),
-    store: Path = typer.Option(
-        None, "--store", help="SQLite run store (default $LMSCALE_STORE or ~/.cache/lmscale/lmscale.db)."
+    store: StoreOpt = None,
+    output: DemoOutput = Path("lmscale-demo"),
+    bootstrap: int | None = typer.Option(
+        None, "--bootstrap", min=0, help="Bootstrap resamples (default 1000; 100 with --quick)."
     ),
-    out: Path = typer.Option(
-        Path("lmscale-demo"), "--out", "-o", help="Folder for report.html, fit.json, summary.json."
-    ),
-    bootstrap: int = typer.Option(
-        None, "--bootstrap", help="Bootstrap resamples (default 1000; 100 with --quick)."
-    ),
-    workers: int = typer.Option(None, "--workers", help="Concurrent runs (default: one per core)."),
-    as_json: bool = typer.Option(False, "--json", help="Print summary.json instead of the text summary."),
+    workers: WorkersOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train a real study on real text, fit and backtest the scaling law, write the HTML report.
 
     Run it again after Ctrl-C and it resumes; run it after it finished and it only re-renders.
+    With --json, prints summary.json (progress goes to stderr).
     """
     from lmscale.demo import run_demo
-    from lmscale.errors import InputError
-    from lmscale.sweep.driver import SweepInterrupted
 
-    if bootstrap is not None and bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
     log = (lambda msg: print(msg, file=sys.stderr)) if as_json else print
-    try:
-        result = run_demo(
-            quick=quick,
-            device=device,
-            store_path=store,
-            out_dir=out,
-            bootstrap=bootstrap,
-            workers=workers,
-            log=log,
-        )
-    except SweepInterrupted as exc:
-        print(f"lmscale demo: {exc}", file=sys.stderr)
-        raise typer.Exit(130) from None
+    result = run_demo(
+        quick=quick,
+        device=device,
+        store_path=store,
+        out_dir=output,
+        bootstrap=bootstrap,
+        workers=workers,
+        log=log,
+    )
     if as_json:
         import json
 

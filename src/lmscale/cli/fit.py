@@ -1,11 +1,13 @@
-"""`lmscale fit`: fit a scaling law to a table of runs (CSV/Parquet) or a shipped reference data set.
+"""`lmscale fit`: fit a scaling law to a table of runs (CSV/Parquet), a stored study or a shipped data set.
 
 The data source is a seam: ``run_fit(df, ...)`` takes any DataFrame, so `--study S` (runs from the
-store) only has to produce one.
+store) only has to produce one. Every fit records its conventions: what N counts (total or
+non-embedding parameters) and C (6·N·D or the exact count), as --n and --c say or the source implies.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,75 +17,82 @@ from rich.console import Console
 from rich.table import Table
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.options import JsonOpt, StoreOpt, choice, exactly_one, output_option
 from lmscale.errors import InputError
-from lmscale.fit import FORM_NAMES, FitResult, backtest, fit, get_law, rollout
+from lmscale.fit import FORM_NAMES, Conventions, FitResult, backtest, fit, get_law, rollout
+from lmscale.fit.law import N_CONVENTIONS
 from lmscale.jsonsafe import plain
 from lmscale.reference import load_epoch2024
+from lmscale.store.tables import load_study, read_table
 
 REFERENCES = ("epoch2024",)
 #: Forms fitted by lmscale.fit.compute_optimal / frontier rather than by fit(): they read learning
 #: curves (approach1, frontier) or IsoFLOP groups of final points (approach2).
 CURVE_FORMS = ("approach1", "approach2", "frontier")
+#: --c values → Conventions.c.
+C_OPTION = {"6nd": "6ND", "exact": "exact"}
+#: Learning-curve columns the curve fitters read (warmup flags come from lr and step).
+CURVE_COLUMNS = ("run", "N", "tokens", "C", "loss", "lr", "step")
+NChoice = choice("NChoice", N_CONVENTIONS)
+CChoice = choice("CChoice", tuple(C_OPTION))
+FitOutput = output_option("Write the full fit JSON (with bootstrap draws).")
 
 
-def load_runs(path: Path) -> pd.DataFrame:
-    """A runs table from .csv/.tsv/.parquet (one row per run)."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: cannot read as a table ({msg})") from None
-
-
-def load_reference(name: str, drop_outliers: bool) -> pd.DataFrame:
+def load_reference(
+    name: str, drop_outliers: bool, n: str | None, c: str | None
+) -> tuple[pd.DataFrame, Conventions]:
+    """A shipped data set and its conventions (Epoch's points: total N, C = 6ND, as Hoffmann et al. plot them)."""
     if name != "epoch2024":
         raise InputError(f"--reference: unknown data set {name!r} (choose from: {', '.join(REFERENCES)})")
-    return load_epoch2024(drop_outliers=drop_outliers)
+    if n not in (None, "total") or c not in (None, "6nd"):
+        raise InputError(
+            "--reference epoch2024 counts total parameters and C = 6ND; drop --n/--c or give those"
+        )
+    return load_epoch2024(drop_outliers=drop_outliers), Conventions(
+        n="total", c="6ND", data=f"reference {name}"
+    )
 
 
-def load_study_tables(study: str, store: Path | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(final points, learning curves in long format run/N/tokens/C/loss/lr) of a stored study."""
-    from lmscale.store import Store, default_store_path
+def load_study_tables(
+    study: str, store: Path | None, n: str | None, c: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, Conventions]:
+    """(final points, learning curves run/N/tokens/C/loss/lr/step, conventions) of a stored study.
 
-    path = store if store is not None else default_store_path()
-    if not Path(path).is_file():
-        raise InputError(f"--store {path}: no such store file")
-    with Store(path, readonly=True) as st:
-        runs = st.fit_table(study=study)
-        curves = st.curves(study=study)
+    The store counts N both ways and C both ways: non-embedding N and C = 6ND unless --n/--c say otherwise.
+    """
+    n = n or "non-embedding"
+    if n == "unknown":
+        raise InputError("--n unknown: a stored study counts N both ways; choose total or non-embedding")
+    tables = load_study(study, store, n=n, c=C_OPTION[c or "6nd"])
+    runs = tables.finals
     if runs.empty:
-        raise InputError(f"--study {study!r}: no completed runs in {path}")
-    curves = curves.rename(columns={"run_id": "run", "flops_6n": "C"})
-    keep = [c for c in ("run", "N", "tokens", "C", "loss", "lr", "step") if c in curves]
-    curves = curves[keep].dropna(subset=["loss"])
-    return runs, curves[curves["run"].isin(set(runs["run"]))]
+        raise InputError(f"--study {study!r}: no completed runs in {tables.path}")
+    logged = [k for k in CURVE_COLUMNS if k in tables.curves and tables.curves[k].notna().any()]
+    curves = tables.curves[logged].dropna(subset=["loss"])  # a column never logged (lr) is left out
+    curves = curves[curves["run"].isin(set(runs["run"]))]
+    return runs, curves, Conventions(n=n, c=tables.c, data=f"study {study}")
 
 
-def _fit_compute_optimal(
+def _fit_curve_form(
     form: str,
     runs: pd.DataFrame,
     curves: pd.DataFrame | None,
-    bootstrap: int,
-    seed: int,
     budgets: list[float],
-    groups: int | None = None,
-) -> dict[str, Any]:
+    groups: int | None,
+    **common: Any,
+) -> Any:
+    """approach1, approach2 or the frontier; ``common``: bootstrap, seed and conventions."""
     from lmscale.fit.compute_optimal import approach1, approach2
     from lmscale.fit.frontier import fit_frontier
 
     target = budgets[0] if budgets else None
     if form == "approach2":
-        return approach2(runs, budgets=groups, n_boot=bootstrap, seed=seed, target_compute=target).to_dict()
+        return approach2(runs, budgets=groups, target_compute=target, **common)
     if curves is None or curves.empty:
         raise InputError(f"--form {form} needs learning curves: give --curves FILE or --study S")
     if form == "approach1":
-        return approach1(curves, n_boot=bootstrap, seed=seed, target_compute=target).to_dict()
-    return fit_frontier(curves, n_boot=bootstrap, seed=seed).to_dict()
+        return approach1(curves, target_compute=target, **common)
+    return fit_frontier(curves, **common)
 
 
 def _pairs(items: list[str], flag: str, n_values: int) -> dict[str, Any]:
@@ -135,7 +144,7 @@ def _print_fit(result: FitResult, source: str) -> None:
     s = result.starts
     console.print(
         f"starts: {s['method']}, {s['n_reached_best']}/{s['n_starts']} reached the best objective "
-        f"{s['best_objective']:.7g}; bootstrap: {0 if result.samples is None else len(result.samples)} resamples"
+        f"{s['best_objective']:.7g}; bootstrap: {0 if result.draws is None else len(result.draws)} resamples"
     )
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
@@ -150,6 +159,41 @@ def _print_backtest(frame: pd.DataFrame, title: str) -> None:
     Console().print(table)
 
 
+def _load_source(
+    runs: Path | None,
+    reference: str | None,
+    study: str | None,
+    options: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str, Conventions]:
+    """(runs table, learning curves or None, source label, conventions) from exactly one source.
+
+    ``options``: store, curves, drop_outliers, n and c as given on the command line.
+    """
+    n, c = options["n"], options["c"]
+    curves = read_table(options["curves"], "--curves") if options["curves"] is not None else None
+    if reference is not None:
+        df, conventions = load_reference(reference, options["drop_outliers"], n, c)
+        return df, curves, f"reference {reference}", conventions
+    if study is not None:
+        df, stored_curves, conventions = load_study_tables(study, options["store"], n, c)
+        return df, curves if curves is not None else stored_curves, f"study {study}", conventions
+    conventions = Conventions(n=n or "unknown", c=C_OPTION.get(c or "", "unknown"), data=str(runs))
+    return read_table(runs), curves, str(runs), conventions
+
+
+def _write_curve_fit(result: Any, source: str, output: Path | None, as_json: bool) -> dict[str, Any]:
+    """Print and/or write a curve form's result; -o gets the bootstrap draws too. Returns what is stored."""
+
+    def payload(draws: bool) -> dict[str, Any]:
+        return {**result.to_dict(include_draws=draws), "source": source}
+
+    if as_json or output is None:
+        print_json(payload(False))
+    if output is not None:
+        output.write_text(json.dumps(plain(payload(True)), indent=2) + "\n")
+    return payload(False)
+
+
 @app.command("fit")
 def fit_command(
     runs: Path = typer.Argument(None, help="Table of runs: CSV/TSV/Parquet with N, D, loss (C optional)."),
@@ -157,11 +201,22 @@ def fit_command(
         "chinchilla", "--form", help=f"One of: {', '.join((*FORM_NAMES, *CURVE_FORMS))}."
     ),
     study: str = typer.Option(None, "--study", help="Fit the completed runs of a study in the run store."),
-    store: Path = typer.Option(
-        None, "--store", help="Run store (default $LMSCALE_STORE or ~/.cache/lmscale)."
-    ),
+    store: StoreOpt = None,
     curves: Path = typer.Option(
         None, "--curves", help="Learning curves (run, N, tokens, C, loss) for approach1 / frontier."
+    ),
+    n_convention: NChoice = typer.Option(
+        None,
+        "--n",
+        help="What N counts: total or non-embedding parameters (default: non-embedding for a study, "
+        "total for --reference epoch2024, unknown for a file).",
+    ),
+    c_convention: CChoice = typer.Option(
+        None,
+        "--c",
+        case_sensitive=False,
+        help="What C counts: 6nd (C = 6·N·D) or exact (every FLOP, from the store's exact count; "
+        "default 6nd for a study and the reference, unknown for a file).",
     ),
     save: bool = typer.Option(False, "--save", help="With --study: save the fit in the run store."),
     isoflop_groups: int = typer.Option(
@@ -188,10 +243,8 @@ def fit_command(
     base: str = typer.Option(None, "--base", help="data-constrained: base law (name or fit JSON)."),
     bcrit: str = typer.Option(None, "--bcrit", help="kaplan-ns: B*,alpha_B to use S_min (needs column B)."),
     jobs: int = typer.Option(None, "--jobs", help="Bootstrap worker processes (default: CPUs, max 8)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    output: Path = typer.Option(
-        None, "-o", "--output", help="Write the full fit JSON (with bootstrap draws)."
-    ),
+    as_json: JsonOpt = False,
+    output: FitOutput = None,
     do_backtest: bool = typer.Option(
         False, "--backtest", help="Fit up to --cutoff, score the held-out runs."
     ),
@@ -200,33 +253,33 @@ def fit_command(
     do_rollout: bool = typer.Option(False, "--rollout", help="Backtest over successive cut-offs."),
 ) -> None:
     """Fit a scaling law with robust multi-start estimation and bootstrap intervals."""
-    if sum(v is not None for v in (runs, reference, study)) != 1:
-        raise InputError("give exactly one of RUNS (a CSV/Parquet file), --reference NAME or --study S")
+    exactly_one({"RUNS (a CSV/Parquet file)": runs, "--reference NAME": reference, "--study S": study})
     if save and study is None:
         raise InputError("--save stores the fit with its study: give --study S")
     if drop_outliers and reference is None:
         raise InputError(
             "--drop-outliers applies to --reference epoch2024 (Epoch's five highest-loss points)"
         )
-    curve_table = load_runs(curves) if curves is not None else None
-    if reference is not None:
-        df, source = load_reference(reference, drop_outliers), f"reference {reference}"
-    elif study is not None:
-        df, stored_curves = load_study_tables(study, store)
-        curve_table = curve_table if curve_table is not None else stored_curves
-        source = f"study {study}"
-    else:
-        df, source = load_runs(runs), str(runs)
+    source_options = dict(
+        store=store,
+        curves=curves,
+        drop_outliers=drop_outliers,
+        n=n_convention and n_convention.value,
+        c=c_convention and c_convention.value,
+    )
+    df, curve_table, source, conventions = _load_source(runs, reference, study, source_options)
     if form in CURVE_FORMS:
-        payload = _fit_compute_optimal(form, df, curve_table, bootstrap, seed, budget, isoflop_groups)
-        payload["source"] = source
-        _save(save, study, store, form, payload)
-        if as_json or output is None:
-            print_json(payload)
-        if output is not None:
-            import json
-
-            output.write_text(json.dumps(plain(payload), indent=2) + "\n")
+        result = _fit_curve_form(
+            form,
+            df,
+            curve_table,
+            budget,
+            isoflop_groups,
+            bootstrap=bootstrap,
+            seed=seed,
+            conventions=conventions,
+        )
+        _save(save, study, store, form, _write_curve_fit(result, source, output, as_json))
         return
     options: dict[str, Any] = dict(
         bootstrap=bootstrap,
@@ -248,12 +301,12 @@ def fit_command(
     if do_backtest or do_rollout:
         _backtest(df, form, source, options, cutoff, by, do_rollout, as_json, output)
         return
-    result = run_fit(df, form=form, **options, source=source)
-    _save(save, study, store, form, result.to_dict(include_samples=False))
+    result = run_fit(df, form=form, **options, source=source, conventions=conventions)
+    _save(save, study, store, form, result.to_dict(include_draws=False))
     if output is not None:
         result.to_json(output)
     if as_json:
-        d = result.to_dict(include_samples=False)
+        d = result.to_dict(include_draws=False)
         d.pop("residuals", None)
         d.pop("residual_log", None)
         d["source"] = source
@@ -283,8 +336,6 @@ def _backtest(df, form, source, options, cutoffs, by, do_rollout, as_json, outpu
         frame = bt.table
         payload = {"form": form, "summary": bt.summary(), "heldout": frame.to_dict(orient="records")}
     if output is not None:
-        import json
-
         output.write_text(json.dumps(plain(payload), indent=2) + "\n")
     if as_json:
         print_json(payload)

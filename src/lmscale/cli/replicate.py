@@ -9,6 +9,15 @@ from typing import TYPE_CHECKING
 import typer
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.options import (
+    JsonOpt,
+    OldOutOpt,
+    StoreOpt,
+    ThreadsOpt,
+    WorkersOpt,
+    at_most_one,
+    output_option,
+)
 
 if TYPE_CHECKING:  # the replication modules load pandas/matplotlib: only when the command runs
     from lmscale.replicate.run import StudyOutcome
@@ -21,48 +30,45 @@ def _echo_study(o: StudyOutcome) -> None:
         typer.echo(f"  {verdict:<15} {key}")
 
 
+ReplicationOutput = output_option("Folder for results and figures (default: ./replication).")
+
+
 @app.command("replicate")
 def replicate_command(
     studies: list[str] = typer.Argument(
         None, help="Studies: scaling, shape, data, compute, batch, transfer, lstm, chinchilla (default: all)."
     ),
-    out: Path = typer.Option(Path("replication"), "--out", "-o", help="Folder for results and figures."),
-    store: Path | None = typer.Option(
-        None, "--store", help="Run store (default $LMSCALE_STORE or <home>/lmscale.db)."
+    output: ReplicationOutput = None,
+    out: OldOutOpt = None,
+    store: StoreOpt = None,
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", min=0, help="Bootstrap resamples for every interval (0: none)."
     ),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for every interval."),
     no_train: bool = typer.Option(False, "--no-train", help="Only analyse runs already in the store."),
-    workers: int | None = typer.Option(
-        None, "--workers", min=1, help="Concurrent runs (default: one per core)."
-    ),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads per run."),
-    as_json: bool = typer.Option(False, "--json", help="Print the verdicts as JSON."),
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Replicate Kaplan et al. 2020 at laptop scale: train each study's presets (resumable), fit, compare
-    with the paper, and write findings, figures and data to --out."""
+    """Replicate Kaplan et al. 2020 at laptop scale: train each study's presets (resumable), fit,
+    compare with the paper, and write findings, figures and data to -o/--output."""
     from lmscale.replicate.run import replicate
     from lmscale.replicate.studies import study_names
     from lmscale.store import default_store_path
 
+    at_most_one({"-o/--output": output, "--out": out})
     names = studies or study_names()
     store_path = store or default_store_path()
     command = "lmscale replicate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "lmscale replicate"
-    from lmscale.sweep.driver import SweepInterrupted
-
-    try:
-        outcomes = replicate(
-            names,
-            store_path,
-            out,
-            bootstrap=bootstrap,
-            do_train=not no_train,
-            workers=workers,
-            threads=threads,
-            command=command,
-            on_study=None if as_json else _echo_study,
-        )
-    except SweepInterrupted as exc:  # Ctrl-C while training: finished runs are kept, a rerun resumes
-        print(f"lmscale: {exc}", file=sys.stderr)
-        raise typer.Exit(130) from None
+    outcomes = replicate(
+        names,
+        store_path,
+        output or out or Path("replication"),
+        bootstrap=bootstrap,
+        do_train=not no_train,
+        workers=workers,
+        threads=threads,
+        command=command,
+        on_study=None if as_json else _echo_study,
+    )
     if as_json:
         print_json([{"study": o.study, "folder": str(o.folder), "verdicts": o.verdicts} for o in outcomes])

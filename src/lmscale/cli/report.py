@@ -7,18 +7,18 @@ from pathlib import Path
 import typer
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.options import JsonOpt, StoreOpt, choice, exactly_one, output_option
 from lmscale.errors import InputError
+
+ReportFormat = choice("ReportFormat", ("html", "png"))
+ReportOutput = output_option("HTML file to write (a folder with --format png).")
 
 
 @app.command("report")
 def report_command(
-    output: Path = typer.Option(
-        ..., "-o", "--output", help="HTML file to write (a folder with --format png)."
-    ),
+    output: ReportOutput,
     study: str | None = typer.Option(None, "--study", help="Study name in the run store."),
-    store: Path | None = typer.Option(
-        None, "--store", help="Run store file (default $LMSCALE_STORE or the cache)."
-    ),
+    store: StoreOpt = None,
     runs: Path | None = typer.Option(
         None, "--runs", help="Runs table (CSV/TSV/Parquet): N, D and/or C, loss."
     ),
@@ -26,33 +26,36 @@ def report_command(
         None, "--curves", help="Learning curves (long format: run, N, tokens, loss)."
     ),
     reference: str | None = typer.Option(None, "--reference", help="Shipped data set: epoch2024."),
-    fmt: str = typer.Option("html", "--format", help="html (one file) or png (a folder of figures + CSVs)."),
+    fmt: ReportFormat = typer.Option(
+        "html", "--format", help="html (one file) or png (a folder of figures + CSVs)."
+    ),
     target_flops: float | None = typer.Option(
         None, "--target-flops", help="Budget to predict at (default: 100x the largest run)."
     ),
-    bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for every interval."),
+    bootstrap: int = typer.Option(
+        200, "--bootstrap", min=0, help="Bootstrap resamples for every interval (0: none)."
+    ),
     overlay: list[str] = typer.Option(
         [], "--overlay", help="Published law to overlay: kaplan2020, hoffmann2022, epoch2024."
     ),
     isoflop_budgets: int | None = typer.Option(
-        None, "--isoflop-budgets", help="Group runs into this many compute budgets (default: by gaps in C)."
+        None,
+        "--isoflop-budgets",
+        min=1,
+        help="Group runs into this many compute budgets (default: by gaps in C).",
     ),
     title: str | None = typer.Option(None, "--title", help="Report title."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Write a scaling-law report from a store study, a runs CSV or a reference data set."""
     from lmscale.report import build_from_input, load_reference, load_runs_csv, load_study
 
-    sources = [s for s in (study, runs, reference) if s is not None]
-    if len(sources) != 1:
-        raise InputError("give exactly one of --study, --runs or --reference")
+    exactly_one({"--study": study, "--runs": runs, "--reference": reference})
     if curves is not None and runs is None:
         raise InputError("--curves goes with --runs (a study's curves come from the store)")
     if store is not None and study is None:
         raise InputError("--store goes with --study")
-    if isoflop_budgets is not None and isoflop_budgets < 1:
-        raise InputError(f"--isoflop-budgets must be >= 1, got {isoflop_budgets}")
     if study is not None:
         data = load_study(study, store)
     elif runs is not None:
@@ -67,7 +70,7 @@ def report_command(
         overlays=tuple(overlay),
         bootstrap=bootstrap,
         seed=seed,
-        fmt=fmt,  # type: ignore[arg-type]
+        fmt=ReportFormat(fmt).value,
         isoflop_budgets=isoflop_budgets,
     )
     info = {

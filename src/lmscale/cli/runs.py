@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.options import JsonOpt, StoreOpt, choice, exactly_one, output_option
 
 runs_app = typer.Typer(
     help="The run store: list runs, show one, export to CSV/Parquet, import runs trained elsewhere.",
@@ -19,10 +21,11 @@ runs_app = typer.Typer(
 )
 app.add_typer(runs_app, name="runs")
 
-StoreOpt = Annotated[
-    Path | None, typer.Option("--store", help="Run store (default $LMSCALE_STORE or <home>/lmscale.db).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+# RunStatus: the statuses of lmscale.store.db.RUN_STATUSES (not imported: the store loads pandas)
+RunStatus = choice("RunStatus", ("running", "completed", "diverged", "failed", "interrupted"))
+ExportFormat = choice("ExportFormat", ("csv", "parquet"))
+ImportFormat = choice("ImportFormat", ("csv", "wandb", "mlflow"))
+ExportOutput = output_option("Folder for the runs, curves and evals files.")
 
 
 def _console() -> Console:
@@ -31,12 +34,25 @@ def _console() -> Console:
 
 
 def _reader(store: Path | None) -> Any:
+    """The store opened read-only; None when the default store does not exist yet. A --store that
+    names no file is an error: a typo must not read as an empty store."""
+    from lmscale.errors import InputError
     from lmscale.store import Store, default_store_path
 
     path = store or default_store_path()
     if not Path(path).exists():
+        if store is not None:
+            raise InputError(f"--store {store}: no such store file")
         return None
     return Store(path, readonly=True)
+
+
+def _study_name(study: str | None) -> str | None:
+    from lmscale.errors import InputError
+
+    if study is not None and not study.strip():
+        raise InputError("--study: a study needs a name (got an empty one)")
+    return study
 
 
 def _g(x: Any) -> str:
@@ -47,12 +63,7 @@ def _g(x: Any) -> str:
 def list_runs(
     ctx: typer.Context,
     study: Annotated[str | None, typer.Option("--study", help="Only runs of this study.")] = None,
-    status: Annotated[
-        str | None,
-        typer.Option(
-            "--status", help="Only runs with this status (completed, diverged, failed, running, interrupted)."
-        ),
-    ] = None,
+    status: Annotated[RunStatus | None, typer.Option("--status", help="Only runs with this status.")] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -60,13 +71,10 @@ def list_runs(
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"store": store}
         return
-    from lmscale.errors import InputError
-    from lmscale.store.db import RUN_STATUSES
-
-    if status is not None and status not in RUN_STATUSES:
-        raise InputError(f"--status: unknown status {status!r} (use {', '.join(RUN_STATUSES)})")
     st = _reader(store)
-    df = st.runs(study=study, status=status) if st is not None else None
+    study = _study_name(study)
+    wanted = RunStatus(status).value if status is not None else None
+    df = st.runs(study=study, status=wanted) if st is not None else None
     rows = [] if df is None else df.drop(columns=["spec", "final"]).to_dict("records")
     if json_out:
         print_json(rows)
@@ -133,8 +141,8 @@ def show(
 @runs_app.command("export")
 def export_cmd(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for runs/curves/evals files.")],
-    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    output: ExportOutput,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="File format.")] = "csv",
     study: Annotated[str | None, typer.Option("--study", help="Only this study.")] = None,
     store: StoreOpt = None,
 ) -> None:
@@ -142,12 +150,10 @@ def export_cmd(
     from lmscale.errors import InputError
     from lmscale.store.io import export
 
-    if fmt not in ("csv", "parquet"):
-        raise InputError(f"--format: unknown export format {fmt!r} (use csv or parquet)")
     st = _reader(_store_of(ctx, store))
     if st is None:
         raise InputError("runs export: the store does not exist yet")
-    for path in export(st, out, fmt, study):
+    for path in export(st, output, ExportFormat(fmt).value, study):
         typer.echo(str(path))
 
 
@@ -158,7 +164,7 @@ def import_cmd(
         Path, typer.Argument(help="CSV of runs, a W&B export (JSON/CSV/folder), or an mlruns folder.")
     ],
     study: Annotated[str, typer.Option("--study", help="Study to import the runs into.")],
-    fmt: Annotated[str, typer.Option("--format", help="csv, wandb or mlflow.")] = "csv",
+    fmt: Annotated[ImportFormat, typer.Option("--format", help="What FILE is.")] = "csv",
     mapping: Annotated[
         list[str] | None,
         typer.Option(
@@ -173,8 +179,8 @@ def import_cmd(
     from lmscale.store.external import import_external, parse_mapping
     from lmscale.store.io import import_csv
 
-    if fmt not in ("csv", "wandb", "mlflow"):
-        raise InputError(f"--format: unknown import format {fmt!r} (use csv, wandb or mlflow)")
+    fmt = ImportFormat(fmt).value
+    _study_name(study)
     if not file.exists():
         raise InputError(f"{file}: no such file or folder")
     with Store(_store_of(ctx, store)) as st:
@@ -187,3 +193,67 @@ def import_cmd(
         else:
             n = import_external(st, file, fmt, study, parse_mapping(mapping or []))
         typer.echo(f"imported {n} run(s) into study {study} ({st.path})")
+
+
+@runs_app.command("delete")
+def delete_cmd(
+    ctx: typer.Context,
+    run_ids: Annotated[
+        list[str] | None, typer.Argument(help="Run ids (a unique prefix is enough).", show_default=False)
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option("--study", help="Delete this study: its runs (those no other study shares) and fits."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts).")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Delete runs (with their curves and evals), or a whole study, from the store."""
+    from lmscale.errors import InputError
+    from lmscale.store import Store
+
+    exactly_one({"RUN_IDS": run_ids or None, "--study": study})
+    _study_name(study)
+    path = _store_of(ctx, store)
+    _reader(path)  # a missing --store is an error, not a new empty store
+    with Store(path) as st:
+        driver = st.driver()
+        if driver is not None:
+            raise InputError(
+                f"{st.path}: a sweep driver (pid {driver.get('pid')}) is running; delete after it ends"
+            )
+        ids = st.resolve_ids(run_ids or [])
+        if study is not None and study not in set(st.studies()["name"]):
+            raise InputError(f"--study {study!r}: no such study in {st.path}")
+        what = (
+            f"study {study!r} and its runs"
+            if study is not None
+            else f"{len(ids)} run(s) ({', '.join(ids[:5])})"
+        )
+        if not yes:
+            if not sys.stdin.isatty():
+                raise InputError(f"runs delete: would delete {what}; add --yes to confirm without a terminal")
+            typer.confirm(f"Delete {what} from {st.path}?", abort=True)
+        counts = st.delete(ids, study)
+        _remove_run_folders(st, counts["ids"])
+    typer.echo(
+        f"deleted {counts['runs']} run(s)"
+        + (f", study {study} and {counts['fits']} fit(s)" if study is not None else "")
+        + f" from {path or st.path}"
+    )
+
+
+def _remove_run_folders(st: Any, ids: list[str]) -> None:
+    """A deleted run's checkpoint folder goes too: a rerun must train it again, not hand back the
+    stored result. Only folders that name the run in their spec.json are removed."""
+    import json
+    import shutil
+
+    for rid in ids:
+        folder = st.run_dir(rid)
+        try:
+            owner = json.loads((folder / "spec.json").read_text()).get("id")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if owner == rid:
+            shutil.rmtree(folder, ignore_errors=True)

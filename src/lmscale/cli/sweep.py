@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.options import JsonOpt, StoreOpt, ThreadsOpt, WorkersOpt, choice
+from lmscale.cli.train import MAX_MEMORY_HELP, use_max_memory
 
 sweep_app = typer.Typer(
     help="Sweeps: expand a spec or preset into runs, plan their cost, run them.", no_args_is_help=True
@@ -22,12 +24,10 @@ SpecArg = Annotated[
     str,
     typer.Argument(help="A sweep spec file (.toml/.yaml) or a preset name (see `lmscale sweep presets`)."),
 ]
-StoreOpt = Annotated[
-    Path | None, typer.Option("--store", help="Run store (default $LMSCALE_STORE or <home>/lmscale.db).")
-]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option("--workers", min=1, help="Concurrent runs (default: one per core, or per GPU)."),
+Executor = choice("Executor", ("local", "ray"))
+MaxMemoryOpt = Annotated[
+    str | None,
+    typer.Option("--max-memory", metavar="SIZE", help=MAX_MEMORY_HELP.replace("the run", "the runs")),
 ]
 
 
@@ -49,7 +49,7 @@ def _duration(seconds: float) -> str:
 
 
 @sweep_app.command("presets")
-def presets(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def presets(json_out: JsonOpt = False) -> None:
     """List the presets that ship with lmscale."""
     from lmscale.sweep.expand import expand
     from lmscale.sweep.presets import load_preset, preset_names
@@ -86,17 +86,24 @@ def plan(
     spec: SpecArg,
     workers: WorkersOpt = None,
     store: StoreOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    max_memory: MaxMemoryOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Print the runs a spec expands to, their N, D, FLOPs and estimated wall time; runs nothing."""
+    """Print the runs a spec expands to, their N, D, FLOPs, memory and estimated wall time; runs
+    nothing. Refuses (exit 2), as `sweep run` would, a sweep whose runs cannot fit in memory."""
     from lmscale.store import Store, default_store_path
+    from lmscale.sweep.driver import check_memory
     from lmscale.sweep.expand import expand
     from lmscale.sweep.local import plan_resources
     from lmscale.sweep.presets import resolve
     from lmscale.sweep.throughput import assumed, fitted, sweep_seconds
+    from lmscale.train.memory import estimate, format_bytes
 
+    limit = use_max_memory(max_memory)
     sweep = resolve(spec)
     runs = expand(sweep, spec)
+    check_memory(runs, plan_resources(len(runs), workers, 0)[0], limit)
+    mem = {r.id: estimate(r.spec).total for r in runs}
     path = store or default_store_path()
     throughput = None
     statuses: dict[str, str] = {}
@@ -124,6 +131,7 @@ def plan(
             "C_6ND": r.flops_6n,
             "C_exact": r.flops_exact,
             "est_seconds": s,
+            "est_memory_bytes": mem[r.id],
             "status": statuses.get(r.id, "new"),
             **{k: v for k, v in r.coords.items()},
         }
@@ -151,7 +159,20 @@ def plan(
     console = _console()
     table = Table(box=None, header_style="bold")
     coord_keys = sorted({k for r in runs for k in r.coords})
-    for col in ("id", "shape", "N", "D", "D/N", "steps", "C 6ND", "C exact", *coord_keys, "est.", "status"):
+    for col in (
+        "id",
+        "shape",
+        "N",
+        "D",
+        "D/N",
+        "steps",
+        "C 6ND",
+        "C exact",
+        *coord_keys,
+        "memory",
+        "est.",
+        "status",
+    ):
         table.add_column(col, justify="left" if col in ("id", "shape", "status") else "right")
     for r, row in zip(runs, rows, strict=True):
         table.add_row(
@@ -167,6 +188,7 @@ def plan(
                 _human(r.coords[k]) if isinstance(r.coords.get(k), float) else str(r.coords.get(k, ""))
                 for k in coord_keys
             ],
+            format_bytes(mem[r.id]),
             _duration(row["est_seconds"]),
             row["status"],
         )
@@ -187,60 +209,79 @@ def run(
         str | None, typer.Option("--study", help="Study name (default: the spec's name).")
     ] = None,
     store: StoreOpt = None,
-    executor: Annotated[str, typer.Option("--executor", help="local (process pool) or ray.")] = "local",
+    executor: Annotated[
+        Executor, typer.Option("--executor", help="local (a process pool) or ray (a cluster).")
+    ] = "local",
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster address (default $RAY_ADDRESS).")
     ] = None,
     workers: WorkersOpt = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="CPU threads per run (default: cores / workers).")
-    ] = None,
+    threads: ThreadsOpt = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also rerun runs recorded as failed.")
     ] = False,
     max_retries: Annotated[
         int, typer.Option("--max-retries", min=0, help="Ray: retries of a run whose node or worker dies.")
     ] = 2,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    max_memory: MaxMemoryOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Run a sweep into the store. Rerun to resume: finished runs are skipped, interrupted ones resume."""
+    """Run a sweep into the store. Rerun to resume: finished runs are skipped, interrupted ones resume.
+
+    Ctrl-C (or SIGTERM) marks the runs in flight interrupted; `lmscale` exits with code 130. A sweep
+    that ends with failed runs (now or earlier) names them and exits with code 1; rerun with
+    --retry-failed to retry them. Nothing is written to the store before every input is checked."""
     from lmscale.errors import InputError
-    from lmscale.store import Store
-    from lmscale.sweep.driver import SweepInterrupted, run_sweep
+    from lmscale.store import default_store_path
+    from lmscale.sweep import driver
     from lmscale.sweep.presets import resolve
 
-    if executor not in ("local", "ray"):
-        raise InputError(f"--executor: unknown executor {executor!r} (use local or ray)")
+    if study is not None and not study.strip():
+        raise InputError("--study: a study needs a name (got an empty one)")
+    executor_name = Executor(executor).value
+    limit = use_max_memory(max_memory)
     sweep = resolve(spec)
-    if executor == "ray":
+    if executor_name == "ray":
         address = address or os.environ.get("RAY_ADDRESS")
-    with Store(store) as st:
-        try:
-            summary = run_sweep(
-                sweep,
-                st,
-                study=study,
-                executor=executor,
-                workers=workers,
-                threads=threads,
-                retry_failed=retry_failed,
-                address=address,
-                max_retries=max_retries,
-                source=spec,
-            )
-        except SweepInterrupted as exc:
-            print(f"lmscale: {exc}", file=sys.stderr)
-            raise typer.Exit(130) from None
-        path = st.path
+    path = store or default_store_path()
+    summary = driver.run_sweep(
+        sweep,
+        path,
+        study=study,
+        executor=executor_name,
+        workers=workers,
+        threads=threads,
+        retry_failed=retry_failed,
+        address=address,
+        max_retries=max_retries,
+        source=spec,
+        max_memory=limit,
+    )
     if json_out:
         print_json(summary.to_dict())
     else:
-        Console().print(
-            f"study {summary.study}: {summary.total} runs — {summary.skipped} already done, {summary.completed} completed, "
-            f"{summary.diverged} diverged, {summary.failed} failed in {summary.wall_time:.1f} s; store {path}",
+        done = summary.skipped - len(summary.failed_earlier)
+        earlier = f" ({len(summary.failed_earlier)} earlier, not retried)" if summary.failed_earlier else ""
+        Console(soft_wrap=True).print(
+            f"study {summary.study}: {summary.total} runs — {done} already done, {summary.completed} completed, "
+            f"{summary.diverged} diverged, {summary.failed + len(summary.failed_earlier)} failed{earlier} "
+            f"in {summary.wall_time:.1f} s; store {path}",
             highlight=False,
         )
-        for rid, err in summary.failures.items():
-            Console(stderr=True).print(f"failed {rid}: {err}", highlight=False, markup=False)
-    if summary.failed:
-        raise typer.Exit(1)
+    _report_failures(summary)
+
+
+def _report_failures(summary: Any) -> None:
+    """A sweep with failed runs is not done: name them on stderr, say how to retry, exit 1."""
+    unfinished = summary.unfinished
+    if not unfinished:
+        return
+    for rid, why in unfinished.items():
+        print(f"failed {rid}: {why}", file=sys.stderr)
+    ids = ", ".join(list(unfinished)[:5]) + (", ..." if len(unfinished) > 5 else "")
+    print(
+        f"lmscale: {len(unfinished)} run(s) of study {summary.study} failed ({ids}); fix the cause and "
+        "rerun the same command with --retry-failed to retry them",
+        file=sys.stderr,
+    )
+    raise typer.Exit(1)

@@ -103,9 +103,25 @@ def heldout_mask(
     mask |= np.array([k in held_keys for k in keys])
     if not mask.any():
         mask[order[0]] = True
-    if mask.all():
-        raise InputError("corpus: cannot split into train and held-out: every document is a copy of another")
+    # All held out, or most of the text: one document dwarfs the rest (training on the crumbs
+    # that remain would be no run at all).
+    if mask.all() or nbytes[mask].sum() > 0.5 * total:
+        raise InputError(_no_split_reason(documents, keys, nbytes))
     return mask
+
+
+def _no_split_reason(documents: Sequence[str], keys: list[bytes], nbytes: np.ndarray) -> str:
+    """Why no document is left for training: copies of one text, or one document that dwarfs the
+    rest (the held-out share cannot be met without it)."""
+    if len(set(keys)) == 1:
+        return "corpus: cannot split into train and held-out: every document is a copy of another"
+    big = int(np.argmax(nbytes))
+    share = nbytes[big] / nbytes.sum()
+    return (
+        f"corpus: cannot split into train and held-out by document: one document holds {share:.1%} of "
+        f"the text ({int(nbytes[big]):,} bytes of {int(nbytes.sum()):,}); split it into smaller documents "
+        "(lmscale cuts text files at blank lines or line ends, JSONL records are kept whole)"
+    )
 
 
 # --- the store ---------------------------------------------------------------------------------

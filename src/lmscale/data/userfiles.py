@@ -108,6 +108,18 @@ def read_jsonl(path: Path, text_field: str = "text") -> Corpus:
     return _text_corpus(path, docs, {"source": str(path), "format": "jsonl", "text_field": text_field})
 
 
+def _kind(path: Path) -> str:
+    if path.is_char_device():
+        return "a character device"
+    if path.is_block_device():
+        return "a block device"
+    if path.is_fifo():
+        return "a named pipe"
+    if path.is_socket():
+        return "a socket"
+    return "not a file"
+
+
 def _hidden(p: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in p.relative_to(root).parts)
 
@@ -208,6 +220,11 @@ def read_user_corpus(spec: str, text_field: str = "text", bin_dtype: str | None 
         if suffix == ".jsonl":
             return read_jsonl(path, text_field)
         return read_text_file(path)
+    if path.exists():  # a device (/dev/zero would be read forever), a FIFO, a socket
+        raise InputError(
+            f"corpus {spec!r}: not a regular file or folder ({_kind(path)}); give a text file, a folder, "
+            ".jsonl or .bin"
+        )
     from lmscale.data.builtin import RECIPES
 
     raise InputError(

@@ -5,13 +5,16 @@ Pure numpy/scipy/pandas: importing this package never imports torch.
 
 from lmscale.fit.api import fit
 from lmscale.fit.backtest import Backtest, backtest, rollout
+from lmscale.fit.batch import BatchSweepResult, BcritFit, bcrit_from_batch_sweep, fit_bcrit
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
 from lmscale.fit.curves import exclude_warmup, final_points
 from lmscale.fit.estimate import Prior
 from lmscale.fit.forms import FORM_NAMES, Form, get_form
-from lmscale.fit.frontier import bcrit_from_batch_sweep, fit_bcrit, fit_frontier
-from lmscale.fit.law import Law
-from lmscale.fit.laws import CriticalBatchLaw, get_law, law_names, load_law
+from lmscale.fit.frontier import FrontierResult, fit_frontier
+from lmscale.fit.intervals import percentile_interval
+from lmscale.fit.law import Conventions, Law
+from lmscale.fit.loglog import LogLogLine, fit_line
+from lmscale.fit.registry import CriticalBatchLaw, get_law, law_names, load_law, loss_law
 from lmscale.fit.result import FitResult
 from lmscale.fit.validate import validate_runs as _validate_runs
 
@@ -22,6 +25,12 @@ def validate_runs(df, form: str = "chinchilla", x: str = "N", source: str | None
 
 
 __all__ = [
+    "BatchSweepResult",
+    "BcritFit",
+    "FrontierResult",
+    "LogLogLine",
+    "fit_line",
+    "percentile_interval",
     "FORM_NAMES",
     "Backtest",
     "ComputeOptimal",
@@ -33,6 +42,7 @@ __all__ = [
     "fit_bcrit",
     "fit_frontier",
     "CriticalBatchLaw",
+    "Conventions",
     "FitResult",
     "Form",
     "Law",
@@ -43,6 +53,7 @@ __all__ = [
     "get_law",
     "law_names",
     "load_law",
+    "loss_law",
     "rollout",
     "validate_runs",
 ]

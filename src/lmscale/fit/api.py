@@ -9,17 +9,23 @@ import numpy as np
 import pandas as pd
 
 from lmscale.errors import InputError
+from lmscale.fit.batch import critical_batch, steps_min
 from lmscale.fit.bootstrap import bootstrap as run_bootstrap
 from lmscale.fit.data_constrained import data_constrained_setup, two_stage_block
 from lmscale.fit.diagnostics import (
     identification_warnings,
+    interval_warnings,
     optimisation_warnings,
+    profile_warnings,
     r2_log,
     residual_table,
 )
 from lmscale.fit.estimate import Prior, Problem, multistart
-from lmscale.fit.forms import get_form
-from lmscale.fit.result import FitResult, draws_derived, percentile_ci
+from lmscale.fit.forms import Form, get_form
+from lmscale.fit.intervals import percentile_interval
+from lmscale.fit.law import Conventions, Law
+from lmscale.fit.profile import profile
+from lmscale.fit.result import FitResult
 from lmscale.fit.validate import prepare_columns, validate_runs
 
 # Chinchilla's (and Gopher's) training budget, FLOPs: where N_opt/D_opt are reported by default.
@@ -51,7 +57,7 @@ def _apply_bcrit(df: pd.DataFrame, bcrit: Any) -> tuple[pd.DataFrame, list[str]]
     b = pd.to_numeric(df["B"], errors="coerce").to_numpy(float)
     s = pd.to_numeric(df["S"], errors="coerce").to_numpy(float)
     out = df.copy()
-    out["S"] = s / (1.0 + b_star / loss ** (1.0 / alpha_b) / b)
+    out["S"] = steps_min(s, b, critical_batch(loss, b_star, alpha_b))
     return out, [f"S replaced by S_min with B_crit = {b_star:g}/L^(1/{alpha_b:g})"]
 
 
@@ -76,6 +82,8 @@ def fit(
     bcrit: tuple[float, float] | None = None,
     source: str | None = None,
     name: str = "",
+    conventions: Conventions | None = None,
+    profiles: Sequence[str] | str = "auto",
 ) -> FitResult:
     """Fit ``form`` to a table of runs (one row per run) and bootstrap it over runs.
 
@@ -86,99 +94,56 @@ def fit(
     ``budgets``: FLOP budgets at which N_opt/D_opt are derived (Chinchilla-type forms).
     ``base``/``fit_base``: the data-constrained form's base law (fitted on single-epoch runs if None).
     ``bcrit``: (B*, α_B) to replace S by S_min in kaplan-ns.
+    ``conventions``: what N and C count in ``df`` (recorded on the result; planning honours them).
+    ``profiles``: parameters to profile (lmscale.fit.profile); "auto" profiles E and, for the
+    data-constrained form, R_D* and R_N* wherever they are free.
     """
-    if not huber_delta > 0:
-        raise InputError(f"--huber-delta must be positive, got {huber_delta}")
-    if bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
-    if not 0 < level < 1:
-        raise InputError(f"level must be between 0 and 1, got {level}")
+    for bad, message in (
+        (not huber_delta > 0, f"--huber-delta must be positive, got {huber_delta}"),
+        (bootstrap < 0, f"--bootstrap must be >= 0, got {bootstrap}"),
+        (not 0 < level < 1, f"level must be between 0 and 1, got {level}"),
+    ):
+        if bad:
+            raise InputError(message)
     f = get_form(form, x)
     fixed_d = {str(k): float(v) for k, v in (fixed or {}).items()}
-    for k in fixed_d:
-        f.index(k)
-    notes: list[str] = []
-    if tie_exponents and f.name == "data-constrained" and not fit_base:
-        raise InputError(
-            "--tie-exponents with the data-constrained form needs the base law refitted (fit_base); "
-            "otherwise the base law's exponents are fixed and cannot be tied"
-        )
-    if bcrit is not None:
-        if f.name != "kaplan-ns":
-            raise InputError("bcrit (S_min adjustment) applies to form kaplan-ns only")
-        df, more = prepare_columns(df, f, source)  # loss aliases (val_loss, ...) before B_crit(L)
-        notes += more
-        df, more = _apply_bcrit(df, bcrit)
-        notes += more
-    dc = None
     user_fixed = dict(fixed_d)  # before the data-constrained setup pins the base law in fixed_d
-    if f.name == "data-constrained":
-        dc = data_constrained_setup(df, f, base, fit_base, fixed_d, seed)
-        df, f = dc.prepared, dc.form
-        notes += dc.notes
+    df, f, dc, notes = _prepare(df, f, fixed_d, tie_exponents, base, fit_base, bcrit, seed, source)
     tied = 1 if tie_exponents and f.tie and not set(f.tie) <= set(fixed_d) else 0
-    n_free = len(f.params) - len(fixed_d) - tied
-    data, more = validate_runs(df, f, n_free=max(n_free, 1), source=source)
+    data, more = validate_runs(df, f, n_free=max(len(f.params) - len(fixed_d) - tied, 1), source=source)
     notes += more
-    cols = {v: data[v].to_numpy(dtype=float) for v in f.variables}
     log_loss = np.log(data["loss"].to_numpy(dtype=float))
     prior_d = _priors(priors)
     common = dict(
         form=f,
-        cols=cols,
+        cols={v: data[v].to_numpy(dtype=float) for v in f.variables},
         log_loss=log_loss,
         delta=float(huber_delta),
         fixed=fixed_d,
         bounds={k: tuple(map(float, v)) for k, v in (bounds or {}).items()},
         tie_exponents=tie_exponents,
     )
-    problem = Problem(**common, priors=prior_d)
-    if prior_d:
-        # Priors are weighted by the residual scale of an unpenalised fit (see Problem.set_prior_scale).
-        theta0, _ = multistart(Problem(**common), starts, seed=seed)
-        problem.set_prior_scale(theta0)
-        theta, report = multistart(problem, starts, seed=seed, extra=problem.reduce(theta0[None, :]))
-    else:
-        theta, report = multistart(problem, starts, seed=seed)
+    problem, theta, report = _estimate(common, prior_d, starts, seed)
     params = {p.name: float(v) for p, v in zip(f.params, f.to_public(theta), strict=True)}
-    has_alloc = f.name in ("chinchilla", "data-constrained")
-    budgets_t = tuple(
-        float(c) for c in (budgets if budgets is not None else (CHINCHILLA_BUDGET,) * has_alloc)
-    )
-    result = FitResult(form_name=f.name, params=params, x=x, name=name, budgets=budgets_t, level=level)
-
-    # Bootstrap: parameters and derived quantities for every resample.
-    block = None
-    if dc is not None and dc.two_stage:
-        # The base law was estimated from these runs: refit it in every resample too (see
-        # data_constrained.two_stage_block), or the R* intervals would ignore its uncertainty.
-        block = two_stage_block(dc, problem, theta, user_fixed)
+    has_alloc = f.name in ("chinchilla", "data-constrained", "kaplan-nd")
+    budgets_t = tuple(float(c) for c in (budgets if budgets is not None else (CHINCHILLA_BUDGET,) * has_alloc))
+    # The base law was estimated from these runs: refit it in every resample too (see
+    # data_constrained.two_stage_block), or the R* intervals would ignore its uncertainty.
+    block = two_stage_block(dc, problem, theta, user_fixed) if dc is not None and dc.two_stage else None
     thetas = run_bootstrap(problem, theta, int(bootstrap), seed=seed, n_jobs=n_jobs, block=block)
     ok = np.all(np.isfinite(thetas), axis=1)
-    samples = f.to_public(thetas[ok]) if len(thetas) else np.empty((0, len(f.params)))
-    result.samples = samples
-    result.n_bootstrap_failed = int((~ok).sum())
-    if len(samples):
-        ci = {name: percentile_ci(samples[:, i], level) for i, name in enumerate(f.names)}
-        for k, v in draws_derived(result, samples).items():
-            ci[k] = percentile_ci(v, level)
-        result.ci = ci
-
-    # Diagnostics.
+    law = Law(f.name, params, x=x, budgets=budgets_t, draws=f.to_public(thetas[ok]) if ok.any() else None, level=level)
     table = residual_table(data, problem, theta)
-    result.residuals = table
-    result.residual_log = table["log_residual"].to_numpy()
-    result.r2_log = r2_log(result.residual_log, log_loss)
-    result.n_points = len(data)
-    result.starts = report.to_dict()
-    warnings = identification_warnings(data, f.variables)
-    warnings += optimisation_warnings(report, problem, theta)
-    if bootstrap and result.n_bootstrap_failed > MAX_FAILED_FRACTION * bootstrap:
-        warnings.append(
-            f"{result.n_bootstrap_failed} of {bootstrap} bootstrap refits failed and were dropped"
-        )
-    result.warnings = warnings
-    result.settings = {
+    ci = _intervals(law)
+    profs = {k: profile(problem, theta, k, seed=seed) for k in _profiled(profiles, f, fixed_d)}
+    warnings = identification_warnings(data, f.variables) + optimisation_warnings(report, problem, theta)
+    more, unidentified = profile_warnings(profs)
+    more2, unidentified2 = interval_warnings(ci, problem, float(np.exp(log_loss.min())))
+    warnings += more + more2
+    n_failed = int((~ok).sum())
+    if bootstrap and n_failed > MAX_FAILED_FRACTION * bootstrap:
+        warnings.append(f"{n_failed} of {bootstrap} bootstrap refits failed and were dropped")
+    settings = {
         "bootstrap": int(bootstrap),
         "seed": int(seed),
         "huber_delta": float(huber_delta),
@@ -192,6 +157,86 @@ def fit(
         "notes": notes,
     }
     if dc is not None:
-        result.settings["base"] = {k: params[k] for k in ("E", "A", "B", "alpha", "beta")}
-        result.settings["two_stage_bootstrap"] = dc.two_stage
-    return result
+        settings["base"] = {k: params[k] for k in ("E", "A", "B", "alpha", "beta")}
+        settings["two_stage_bootstrap"] = dc.two_stage
+    return FitResult(
+        f.name,
+        params,
+        x=x,
+        name=name,
+        conventions=conventions or Conventions(data=source or ""),
+        draws=law.draws,
+        level=level,
+        budgets=budgets_t,
+        residual_log=table["log_residual"].to_numpy(),
+        ci=ci,
+        profiles=profs,
+        unidentified=tuple(dict.fromkeys(unidentified + unidentified2)),
+        residuals=table,
+        r2_log=r2_log(table["log_residual"].to_numpy(), log_loss),
+        n_points=len(data),
+        starts=report.to_dict(),
+        warnings=tuple(warnings),
+        settings=settings,
+        n_bootstrap_failed=n_failed,
+    )
+
+
+def _prepare(
+    df: pd.DataFrame, f: Form, fixed: dict[str, float], tie: bool, base: Any, fit_base: bool,
+    bcrit: Any, seed: int, source: str | None,
+) -> tuple[pd.DataFrame, Form, Any, list[str]]:
+    """Form-specific preparation: S → S_min for kaplan-ns, the base law and U_N for data-constrained."""
+    for k in fixed:
+        f.index(k)
+    notes: list[str] = []
+    if tie and f.name == "data-constrained" and not fit_base:
+        raise InputError(
+            "--tie-exponents with the data-constrained form needs the base law refitted (fit_base); "
+            "otherwise the base law's exponents are fixed and cannot be tied"
+        )
+    if bcrit is not None:
+        if f.name != "kaplan-ns":
+            raise InputError("bcrit (S_min adjustment) applies to form kaplan-ns only")
+        df, more = prepare_columns(df, f, source)  # loss aliases (val_loss, ...) before B_crit(L)
+        df, more2 = _apply_bcrit(df, bcrit)
+        notes += more + more2
+    dc = None
+    if f.name == "data-constrained":
+        dc = data_constrained_setup(df, f, base, fit_base, fixed, seed)
+        df, f = dc.prepared, dc.form
+        notes += dc.notes
+    return df, f, dc, notes
+
+
+def _estimate(common: dict[str, Any], priors: dict[str, Prior], starts: Any, seed: int) -> tuple[Problem, Any, Any]:
+    """The multi-start fit; with priors, weighted by the residual scale of an unpenalised fit first
+    (see Problem.set_prior_scale)."""
+    problem = Problem(**common, priors=priors)
+    if not priors:
+        theta, report = multistart(problem, starts, seed=seed)
+        return problem, theta, report
+    theta0, _ = multistart(Problem(**common), starts, seed=seed)
+    problem.set_prior_scale(theta0)
+    theta, report = multistart(problem, starts, seed=seed, extra=problem.reduce(theta0[None, :]))
+    return problem, theta, report
+
+
+def _intervals(law: Law) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of every parameter and derived quantity over the law's draws."""
+    if law.draws is None:
+        return {}
+    named = {name: law.draws[:, i] for i, name in enumerate(law.form.names)}
+    named.update(law.derived_of(law.theta_draws()))
+    return {k: percentile_interval(v, law.level) for k, v in named.items()}
+
+
+def _profiled(profiles: Sequence[str] | str, form: Form, fixed: Mapping[str, float]) -> list[str]:
+    """The parameters to profile: the named ones, or by default the usually flat ones that are free."""
+    if profiles != "auto":
+        names = [str(p) for p in profiles]
+        for name in names:
+            form.index(name)
+        return names
+    usual = ("E", "R_D_star", "R_N_star") if form.name == "data-constrained" else ("E",)
+    return [k for k in usual if k in form.names and k not in fixed]

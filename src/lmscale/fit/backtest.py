@@ -81,6 +81,7 @@ def backtest(
     x = fit_kwargs.get("x", "N")
     train, test = _split(df, form, x, by, float(cutoff))
     fit_kwargs.setdefault("bootstrap", BACKTEST_BOOTSTRAP)
+    fit_kwargs.setdefault("profiles", ())  # a backtest scores predictions; profiles cost seconds each
     result = fit(train, form, level=level, **fit_kwargs)
     if fit_kwargs.get("bcrit") is not None:  # the fit saw S_min: predict the held-out runs at S_min too
         test, _ = _apply_bcrit(prepare_columns(test, result.form)[0], fit_kwargs["bcrit"])
@@ -94,7 +95,7 @@ def backtest(
     table["loss"] = loss
     table["loss_pred"] = pred
     table["abs_rel_error"] = np.abs(pred / loss - 1.0)
-    if result.samples is not None and len(result.samples) >= 2:
+    if result.has_draws:
         lo, hi = result.interval("prediction", level=level, **inputs)
         table["pi_low"], table["pi_high"] = lo, hi
         table["inside_pi"] = (loss >= lo) & (loss <= hi)

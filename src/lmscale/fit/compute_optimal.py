@@ -1,7 +1,7 @@
 """Chinchilla approaches 1 and 2: compute-optimal N_opt(C) ∝ C^a and D_opt(C) ∝ C^b (Hoffmann et al. 2022).
 
 Approach 1 takes, for log-spaced FLOP budgets, the lowest loss any learning curve reached with that
-compute (the lower envelope, see :mod:`lmscale.fit.frontier`) and the N and tokens that reached it.
+compute (the lower envelope, see :mod:`lmscale.fit.envelope`) and the N and tokens that reached it.
 Approach 2 takes IsoFLOP profiles: final losses of runs grouped by budget, a parabola in log N per
 budget, its vertex as N_opt. Both then regress log N_opt and log D_opt on log C. Hoffmann report
 a = 0.50 (approach 1) and 0.49 (approach 2), about 20 tokens per parameter.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -34,33 +34,38 @@ from lmscale.fit.curves import (
     resample_curves,
     show,
 )
-from lmscale.fit.frontier import (
-    PowerLaw,
-    check_boot,
-    dominated,
+from lmscale.fit.envelope import (
+    Refine,
     envelope_on_grid,
-    percentile_ci,
-    power_law_with_boot,
-    run_resamples,
+    exclusion_warnings,
+    resampled_envelopes,
     usable_envelope,
 )
+from lmscale.fit.intervals import percentile_interval
+from lmscale.fit.law import Conventions
+from lmscale.fit.loglog import NAN_PAIR, LogLogLine, check_bootstrap, fit_line
 from lmscale.jsonsafe import plain
 
 
 @dataclass(frozen=True)
 class ComputeOptimal:
-    """Compute-optimal allocation N_opt = N_coef·C^a, D_opt = D_coef·C^b from approach 1 or 2."""
+    """Compute-optimal allocation N_opt = N_coef·C^a, D_opt = D_coef·C^b from approach 1 or 2.
+
+    Like Law.optimal, ``optimal(C)`` gives (N_opt, D_opt); ``optimal_draws(C)`` gives them per
+    bootstrap resample (rows paired between N and D), and ``ci`` the percentile intervals of a, b.
+    """
 
     approach: int
-    N_opt: PowerLaw  # exponent = a
-    D_opt: PowerLaw  # exponent = b
+    N_opt: LogLogLine  # exponent = a
+    D_opt: LogLogLine  # exponent = b
     table: pd.DataFrame  # approach 1: one row per grid C; approach 2: one row per budget
     points: pd.DataFrame | None  # approach 2: the runs with their budget (for IsoFLOP plots)
-    target: dict[str, Any] | None  # predictions at target_compute, with 95% CIs
-    C_convention: str
+    target: dict[str, Any] | None  # predictions at target_compute, with their intervals under "ci"
+    conventions: Conventions
     n_runs: int
-    n_boot: int
-    n_boot_failed: int
+    bootstrap: int
+    n_bootstrap_failed: int
+    level: float = 0.95
     warnings: tuple[str, ...] = ()
     warmup: WarmupExclusion | None = field(default=None, repr=False)  # approach 1 only
 
@@ -72,64 +77,77 @@ class ComputeOptimal:
     def b(self) -> float:
         return self.D_opt.exponent
 
-    def predict(self, C: float | np.ndarray) -> dict[str, np.ndarray]:
-        """N_opt, D_opt and tokens per parameter at compute C (FLOPs)."""
-        n, d = self.N_opt.predict(C), self.D_opt.predict(C)
-        return {"N_opt": n, "D_opt": d, "tokens_per_param": d / n}
+    @property
+    def ci(self) -> dict[str, tuple[float, float]]:
+        """Percentile bootstrap intervals of a, b and the two coefficients."""
+        n, d = self.N_opt.ci, self.D_opt.ci
+        return {"a": n["exponent"], "b": d["exponent"], "N_coef": n["coef"], "D_coef": d["coef"]}
 
-    def to_dict(self) -> dict[str, Any]:
+    def optimal(self, C: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N_opt, D_opt) at compute C (FLOPs), shaped like C."""
+        return self.N_opt.predict(C), self.D_opt.predict(C)
+
+    def optimal_draws(self, C: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N_opt, D_opt) of every bootstrap resample at C: (S, *shape of C), NaN rows where it failed."""
+        return self.N_opt.predict_draws(C), self.D_opt.predict_draws(C)
+
+    def to_dict(self, include_draws: bool = True) -> dict[str, Any]:
+        """Parameters, intervals, diagnostics and the table; with ``include_draws`` each line's
+        bootstrap draws (exponent, log coef), paired row by row."""
         used = self.table[self.table["used"]]
-        return plain(
-            {
-                "approach": self.approach,
-                "params": {
-                    "a": self.a,
-                    "b": self.b,
-                    "N_coef": self.N_opt.coef,
-                    "D_coef": self.D_opt.coef,
-                },
-                "ci95": {"a": self.N_opt.exponent_ci95, "b": self.D_opt.exponent_ci95},
-                "r2_log": {"N_opt": self.N_opt.r2_log, "D_opt": self.D_opt.r2_log},
-                "derived": {
-                    "tokens_per_param_median": float(np.median(used["tokens_per_param"]))
-                    if len(used)
-                    else None
-                },
-                "target": self.target,
-                "C_convention": self.C_convention,
-                "n_runs": self.n_runs,
-                "n_points": int(self.table["used"].sum()),
-                "n_boot": self.n_boot,
-                "n_boot_failed": self.n_boot_failed,
-                "warnings": list(self.warnings),
-                "warmup_exclusion": self.warmup.to_dict() if self.warmup else None,
-                "table": self.table,
-            }
-        )
+        d = {
+            "kind": f"approach{self.approach}",
+            "approach": self.approach,
+            "params": {"a": self.a, "b": self.b, "N_coef": self.N_opt.coef, "D_coef": self.D_opt.coef},
+            "ci": self.ci,
+            "level": self.level,
+            "r2_log": {"N_opt": self.N_opt.r2_log, "D_opt": self.D_opt.r2_log},
+            "derived": {
+                "tokens_per_param_median": float(np.median(used["tokens_per_param"])) if len(used) else None
+            },
+            "target": self.target,
+            "conventions": self.conventions.to_dict(),
+            "n_runs": self.n_runs,
+            "n_points": int(self.table["used"].sum()),
+            "bootstrap": self.bootstrap,
+            "n_bootstrap_failed": self.n_bootstrap_failed,
+            "warnings": list(self.warnings),
+            "warmup_exclusion": self.warmup.to_dict() if self.warmup else None,
+            "table": self.table,
+        }
+        if include_draws:
+            d["draws"] = {"N_opt": self.N_opt.draws.tolist(), "D_opt": self.D_opt.draws.tolist()}
+        return plain(d)
 
 
-def _target_block(n_law: PowerLaw, d_law: PowerLaw, target_compute: float | None) -> dict[str, Any] | None:
+def _target_block(
+    n_law: LogLogLine, d_law: LogLogLine, target_compute: float | None, level: float
+) -> dict[str, Any] | None:
     if target_compute is None:
         return None
     c = float(target_compute)
     if not (math.isfinite(c) and c > 0):
         raise InputError(f"target_compute must be a finite positive number of FLOPs, got {target_compute!r}")
     n, d = float(n_law.predict(c)), float(d_law.predict(c))
-    tpp = np.exp(
-        d_law.boot_log_coefs
-        - n_law.boot_log_coefs
-        + (d_law.boot_exponents - n_law.boot_exponents) * math.log(c)
-    )
-    return {
-        "C": c,
-        "C_pfdays": c / PF_DAY,
-        "N_opt": n,
-        "N_opt_ci95": n_law.predict_ci95(c),
-        "D_opt": d,
-        "D_opt_ci95": d_law.predict_ci95(c),
-        "tokens_per_param": d / n,
-        "tokens_per_param_ci95": percentile_ci(tpp),
-    }
+    ci = {"N_opt": NAN_PAIR, "D_opt": NAN_PAIR, "tokens_per_param": NAN_PAIR}
+    if len(n_law.draws):
+        n_draws, d_draws = n_law.predict_draws(c), d_law.predict_draws(c)  # paired by resample
+        ci = {
+            "N_opt": percentile_interval(n_draws, level),
+            "D_opt": percentile_interval(d_draws, level),
+            "tokens_per_param": percentile_interval(d_draws / n_draws, level),
+        }
+    return {"C": c, "C_pfdays": c / PF_DAY, "N_opt": n, "D_opt": d, "tokens_per_param": d / n, "ci": ci}
+
+
+def _with_c(conventions: Conventions | None, how_c: str) -> Conventions:
+    """The caller's conventions, with C = 6ND when the fitter computed C as 6·N·tokens itself."""
+    conv = conventions or Conventions()
+    if how_c == C_FROM_6ND:
+        return replace(conv, c="6ND")
+    if how_c != C_GIVEN:  # computed with another FLOPs-per-parameter-token ratio
+        return replace(conv, c="unknown")
+    return conv
 
 
 def _decade_warning(C: np.ndarray, warnings: list[str]) -> None:
@@ -148,14 +166,16 @@ def _decade_warning(C: np.ndarray, warnings: list[str]) -> None:
 def approach1(
     curves: pd.DataFrame,
     n_grid: int = 50,
-    n_boot: int = 1000,
+    bootstrap: int = 1000,
     seed: int = 0,
     exclude_edges: bool = True,
-    refine: Literal["none", "parabola"] = "none",
+    refine: Refine = "none",
     target_compute: float | None = None,
     min_fraction: float = 0.0,
     use_lr: bool = True,
     exclude_dominated: bool = True,
+    level: float = 0.95,
+    conventions: Conventions | None = None,
 ) -> ComputeOptimal:
     """Chinchilla approach 1 from learning curves (long format: run, N, tokens, [C], loss).
 
@@ -165,31 +185,21 @@ def approach1(
     N_opt between sampled sizes; the default keeps Hoffmann's published procedure. Warmup points
     are excluded by rule first (:func:`lmscale.fit.curves.exclude_warmup` with ``min_fraction``,
     off by default because small budgets are met by the early parts of large runs, and ``use_lr``).
+    ``conventions``: what N and C count (C computed as 6·N·tokens is 6ND).
     """
-    check_boot(n_boot, "approach1")
+    check_bootstrap(bootstrap, level, "approach1")
     warm = exclude_warmup(curves, min_fraction=min_fraction, use_lr=use_lr)
     grid = resample_curves(warm.kept, n_grid=n_grid)
     if len(grid.runs) < 3:
         raise InputError("approach1: need learning curves from at least 3 runs (model sizes)")
-    warnings: list[str] = []
     env = envelope_on_grid(grid, refine=refine)
-    finite = np.isfinite(env.loss)
     used = usable_envelope(env, exclude_edges, exclude_dominated)
     if used.sum() < 3:
         raise InputError(
             f"approach1: only {int(used.sum())} budgets where an interior run attains the minimum (need 3); "
             "add model sizes around the optimum or pass exclude_edges=False"
         )
-    if exclude_edges and (finite & ~env.interior).any():
-        warnings.append(
-            f"{int((finite & ~env.interior).sum())} of {n_grid} budgets excluded: the smallest or largest "
-            "covering run attains the minimum there"
-        )
-    if exclude_dominated and (finite & dominated(env.loss)).any():
-        warnings.append(
-            f"{int((finite & dominated(env.loss)).sum())} of {n_grid} budgets excluded: a run reached a lower "
-            "loss with less compute (the envelope there is a larger run's early, not annealed loss)"
-        )
+    warnings = exclusion_warnings(env, exclude_edges, exclude_dominated, "budgets")
     n_distinct = np.unique(env.N[used]).size
     if n_distinct < 3:
         warnings.append(
@@ -200,17 +210,14 @@ def approach1(
     boot_n: list[tuple[np.ndarray, np.ndarray]] = []
     boot_d: list[tuple[np.ndarray, np.ndarray]] = []
     failed = 0
-    for m in run_resamples(len(grid.runs), n_boot, seed):
-        be = envelope_on_grid(grid, m, refine=refine)
-        bu = usable_envelope(be, exclude_edges, exclude_dominated)
-        if bu.sum() < 3:
-            failed += 1
+    for be, bu in resampled_envelopes(grid, bootstrap, seed, refine, exclude_edges, exclude_dominated):
+        failed += int(bu.sum() < 3)
         boot_n.append((grid.C[bu], be.N[bu]))
         boot_d.append((grid.C[bu], be.tokens[bu]))
-    if n_boot and failed / n_boot > 0.1:
-        warnings.append(f"{failed} of {n_boot} bootstrap resamples had fewer than 3 usable budgets")
-    n_law = power_law_with_boot(grid.C[used], env.N[used], boot_n, min_points=3)
-    d_law = power_law_with_boot(grid.C[used], env.tokens[used], boot_d, min_points=3)
+    if bootstrap and failed / bootstrap > 0.1:
+        warnings.append(f"{failed} of {bootstrap} bootstrap resamples had fewer than 3 usable budgets")
+    n_law = fit_line(grid.C[used], env.N[used], boot_n, min_points=3, level=level)
+    d_law = fit_line(grid.C[used], env.tokens[used], boot_d, min_points=3, level=level)
     table = pd.DataFrame(
         {
             "C": grid.C,
@@ -229,11 +236,12 @@ def approach1(
         D_opt=d_law,
         table=table,
         points=None,
-        target=_target_block(n_law, d_law, target_compute),
-        C_convention=warm.C_convention,
+        target=_target_block(n_law, d_law, target_compute, level),
+        conventions=_with_c(conventions, warm.C_convention),
         n_runs=len(grid.runs),
-        n_boot=int(n_boot),
-        n_boot_failed=failed,
+        bootstrap=int(bootstrap),
+        n_bootstrap_failed=failed,
+        level=level,
         warnings=tuple(warnings),
         warmup=warm,
     )
@@ -386,6 +394,97 @@ def _prepare_finals(finals: pd.DataFrame, flops_per_token: float | None) -> tupl
     return df, convention
 
 
+@dataclass(frozen=True)
+class _ParabolaFit:
+    """How approach 2 fits each budget's parabola and its bootstrap."""
+
+    robust: Literal["huber", "ls"]
+    huber_delta: float
+    exclude_outside: bool
+    bootstrap: int
+    level: float
+
+
+def _budget_row(
+    c_b: float, g: pd.DataFrame, how: _ParabolaFit, rng: np.random.Generator, warnings: list[str]
+) -> tuple[dict[str, Any], np.ndarray]:
+    """One budget's vertex N_opt (a parabola in ln N), its bootstrap vertices (NaN where excluded)."""
+    x, y = g["_lnN"].to_numpy(), g["loss"].to_numpy(float)
+    centre = float(x.mean())  # centring keeps the normal equations well conditioned
+    lo, hi = float(x.min()), float(x.max())
+    coef = fit_parabolas(x - centre, y, np.ones((1, len(x))), how.robust, how.huber_delta)[0]
+    xs, status = _vertex_status(coef, lo - centre, hi - centre)
+    xs, status = float(xs) + centre, int(status)
+    boot_xs = np.empty(0)
+    if how.bootstrap:
+        counts = rng.multinomial(len(x), np.full(len(x), 1.0 / len(x)), size=how.bootstrap)
+        bcoef = fit_parabolas(x - centre, y, counts, how.robust, how.huber_delta)
+        b_lo = np.where(counts > 0, x[None, :], np.inf).min(axis=1) - centre
+        b_hi = np.where(counts > 0, x[None, :], -np.inf).max(axis=1) - centre
+        bxs, bstat = _vertex_status(bcoef, b_lo, b_hi)
+        bad = (bstat >= 2) | ((bstat == 1) & how.exclude_outside)
+        boot_xs = np.where(bad, np.nan, bxs + centre)
+    if status == 1:
+        warnings.append(
+            f"budget {c_b:.3g} FLOPs: the parabola's minimum (N = {math.exp(xs):.3g}) lies outside the "
+            f"sampled N range [{math.exp(lo):.3g}, {math.exp(hi):.3g}]"
+            + ("; excluded" if how.exclude_outside else "")
+        )
+    elif status == 2:
+        warnings.append(f"budget {c_b:.3g} FLOPs: the parabola opens downward (no minimum); excluded")
+    elif status == 3:
+        warnings.append(f"budget {c_b:.3g} FLOPs: fewer than 3 distinct model sizes; excluded")
+    n_opt = math.exp(xs) if status in (0, 1) else float("nan")
+    k_flops = float(g["_k"].median())
+    d_opt = c_b / (k_flops * n_opt)
+    x_rel = xs - centre
+    n_lo, n_hi = percentile_interval(np.exp(boot_xs), how.level) if how.bootstrap else NAN_PAIR
+    row = {
+        "C": c_b,
+        "C_pfdays": c_b / PF_DAY,
+        "n_runs": len(g),
+        "N_min": math.exp(lo),
+        "N_max": math.exp(hi),
+        "N_opt": n_opt,
+        "N_opt_low": n_lo,
+        "N_opt_high": n_hi,
+        "D_opt": d_opt,
+        "tokens_per_param": d_opt / n_opt,
+        "flops_per_param_token": k_flops,
+        "loss_opt": float(coef[0] + coef[1] * x_rel + coef[2] * x_rel**2) if status in (0, 1) else np.nan,
+        "p0": coef[0],
+        "p1": coef[1],
+        "p2": coef[2],
+        "lnN_centre": centre,
+        "status": _STATUS[status],
+        "used": status == 0 or (status == 1 and not how.exclude_outside),
+    }
+    return row, boot_xs
+
+
+def _allocation_lines(
+    table: pd.DataFrame, boot_xs: list[np.ndarray], bootstrap: int, level: float, warnings: list[str]
+) -> tuple[LogLogLine, LogLogLine, int]:
+    """N_opt ∝ C^a and D_opt ∝ C^b over the usable budgets, each resample from its budgets' vertices."""
+    use = table["used"].to_numpy(bool)
+    c_used = table["C"].to_numpy(float)[use]
+    k_used = table["flops_per_param_token"].to_numpy(float)[use]
+    bx = np.array(boot_xs)[use] if bootstrap else np.empty((use.sum(), 0))  # (budgets, bootstrap)
+    boot_n, boot_d, failed = [], [], 0
+    for j in range(int(bootstrap)):
+        ok = np.isfinite(bx[:, j])
+        if ok.sum() < 2:
+            failed += 1
+        n_j = np.exp(bx[ok, j])
+        boot_n.append((c_used[ok], n_j))
+        boot_d.append((c_used[ok], c_used[ok] / (k_used[ok] * n_j)))
+    if bootstrap and failed / bootstrap > 0.1:
+        warnings.append(f"{failed} of {bootstrap} bootstrap resamples had fewer than 2 usable budgets")
+    n_law = fit_line(c_used, table["N_opt"].to_numpy(float)[use], boot_n, level=level)
+    d_law = fit_line(c_used, table["D_opt"].to_numpy(float)[use], boot_d, level=level)
+    return n_law, d_law, failed
+
+
 def approach2(
     finals: pd.DataFrame,
     budgets: Sequence[float] | int | None = None,
@@ -396,9 +495,11 @@ def approach2(
     huber_delta: float = 1e-3,
     exclude_outside: bool = True,
     flops_per_token: float | None = None,
-    n_boot: int = 1000,
+    bootstrap: int = 1000,
     seed: int = 0,
     target_compute: float | None = None,
+    level: float = 0.95,
+    conventions: Conventions | None = None,
 ) -> ComputeOptimal:
     """Chinchilla approach 2 (IsoFLOP profiles) from final points (one row per run: N, C or D, loss).
 
@@ -407,81 +508,27 @@ def approach2(
     (``flops_per_token``; default the table's median C/(N·D), else 6). Budgets whose vertex lies
     outside their sampled N range are excluded (``exclude_outside``) and parabolas that open
     downward always are, each with a warning. The bootstrap resamples runs within each budget.
+    ``conventions``: what N and C count (C computed as 6·N·D is 6ND).
     """
     where = "approach2"
-    check_boot(n_boot, where)
+    check_bootstrap(bootstrap, level, where)
     if robust not in ("huber", "ls"):
         raise InputError(f"{where}: robust must be 'huber' or 'ls', got {robust!r}")
     if not (math.isfinite(huber_delta) and huber_delta > 0):
         raise InputError(f"{where}: huber_delta must be positive, got {huber_delta!r}")
-    df, convention = _prepare_finals(finals, flops_per_token)
+    df, how_c = _prepare_finals(finals, flops_per_token)
     budget, warnings = assign_budgets(df, budgets, budget_col, gap_dex, max_dex)
     df["budget"] = budget
     df = df[np.isfinite(df["budget"])].copy()
     df["_lnN"] = np.log(df["N"].astype(float))
 
+    how = _ParabolaFit(robust, huber_delta, exclude_outside, int(bootstrap), level)
     rng = np.random.default_rng(seed)
-    rows: list[dict[str, Any]] = []
-    boot_xs: list[np.ndarray] = []  # per budget: (n_boot,) vertex ln N, NaN where excluded
+    rows, boot_xs = [], []  # per budget: the row, and (bootstrap,) vertex ln N, NaN where excluded
     for c_b, g in df.groupby("budget", sort=True):
-        x, y = g["_lnN"].to_numpy(), g["loss"].to_numpy(float)
-        centre = float(x.mean())  # centring keeps the normal equations well conditioned
-        lo, hi = float(x.min()), float(x.max())
-        coef = fit_parabolas(x - centre, y, np.ones((1, len(x))), robust, huber_delta)[0]
-        xs, status = _vertex_status(coef, lo - centre, hi - centre)
-        xs, status = float(xs) + centre, int(status)
-        counts = (
-            rng.multinomial(len(x), np.full(len(x), 1.0 / len(x)), size=n_boot)
-            if n_boot
-            else np.empty((0, len(x)))
-        )
-        if n_boot:
-            bcoef = fit_parabolas(x - centre, y, counts, robust, huber_delta)
-            b_lo = np.where(counts > 0, x[None, :], np.inf).min(axis=1) - centre
-            b_hi = np.where(counts > 0, x[None, :], -np.inf).max(axis=1) - centre
-            bxs, bstat = _vertex_status(bcoef, b_lo, b_hi)
-            bad = (bstat >= 2) | ((bstat == 1) & exclude_outside)
-            boot_xs.append(np.where(bad, np.nan, bxs + centre))
-        else:
-            boot_xs.append(np.empty(0))
-        used = status == 0 or (status == 1 and not exclude_outside)
-        if status == 1:
-            warnings.append(
-                f"budget {c_b:.3g} FLOPs: the parabola's minimum (N = {math.exp(xs):.3g}) lies outside the "
-                f"sampled N range [{math.exp(lo):.3g}, {math.exp(hi):.3g}]"
-                + ("; excluded" if exclude_outside else "")
-            )
-        elif status == 2:
-            warnings.append(f"budget {c_b:.3g} FLOPs: the parabola opens downward (no minimum); excluded")
-        elif status == 3:
-            warnings.append(f"budget {c_b:.3g} FLOPs: fewer than 3 distinct model sizes; excluded")
-        n_opt = math.exp(xs) if status in (0, 1) else float("nan")
-        k_flops = float(g["_k"].median())
-        d_opt = c_b / (k_flops * n_opt)
-        x_rel = xs - centre
-        rows.append(
-            {
-                "C": c_b,
-                "C_pfdays": c_b / PF_DAY,
-                "n_runs": len(g),
-                "N_min": math.exp(lo),
-                "N_max": math.exp(hi),
-                "N_opt": n_opt,
-                "N_opt_ci95": percentile_ci(np.exp(boot_xs[-1])) if n_boot else (float("nan"),) * 2,
-                "D_opt": d_opt,
-                "tokens_per_param": d_opt / n_opt,
-                "flops_per_param_token": k_flops,
-                "loss_opt": float(coef[0] + coef[1] * x_rel + coef[2] * x_rel**2)
-                if status in (0, 1)
-                else np.nan,
-                "p0": coef[0],
-                "p1": coef[1],
-                "p2": coef[2],
-                "lnN_centre": centre,
-                "status": _STATUS[status],
-                "used": used,
-            }
-        )
+        row, bxs = _budget_row(float(c_b), g, how, rng, warnings)
+        rows.append(row)
+        boot_xs.append(bxs)
     table = pd.DataFrame(rows)
     if len(table) == 0:
         raise InputError(f"{where}: no budget has runs left after assigning budgets")
@@ -494,33 +541,18 @@ def approach2(
     if use.sum() < 3:
         warnings.append(f"only {int(use.sum())} usable budgets: the power laws are fitted without any check")
     _decade_warning(table["C"].to_numpy()[use], warnings)
-
-    c_used = table["C"].to_numpy(float)[use]
-    k_used = table["flops_per_param_token"].to_numpy(float)[use]
-    bx = np.array(boot_xs)[use] if n_boot else np.empty((use.sum(), 0))  # (budgets, n_boot)
-    boot_n, boot_d, failed = [], [], 0
-    for j in range(int(n_boot)):
-        ok = np.isfinite(bx[:, j])
-        if ok.sum() < 2:
-            failed += 1
-        n_j = np.exp(bx[ok, j])
-        boot_n.append((c_used[ok], n_j))
-        boot_d.append((c_used[ok], c_used[ok] / (k_used[ok] * n_j)))
-    if n_boot and failed / n_boot > 0.1:
-        warnings.append(f"{failed} of {n_boot} bootstrap resamples had fewer than 2 usable budgets")
-    n_law = power_law_with_boot(c_used, table["N_opt"].to_numpy(float)[use], boot_n)
-    d_law = power_law_with_boot(c_used, table["D_opt"].to_numpy(float)[use], boot_d)
-    points = df[["run", "N", "C", "loss", "budget"]].reset_index(drop=True)
+    n_law, d_law, failed = _allocation_lines(table, boot_xs, int(bootstrap), level, warnings)
     return ComputeOptimal(
         approach=2,
         N_opt=n_law,
         D_opt=d_law,
         table=table,
-        points=points,
-        target=_target_block(n_law, d_law, target_compute),
-        C_convention=f"{convention}; D_opt = C/(k*N_opt), k = FLOPs per parameter-token (table column)",
+        points=df[["run", "N", "C", "loss", "budget"]].reset_index(drop=True),
+        target=_target_block(n_law, d_law, target_compute, level),
+        conventions=_with_c(conventions, how_c),
         n_runs=len(df),
-        n_boot=int(n_boot),
-        n_boot_failed=failed,
+        bootstrap=int(bootstrap),
+        n_bootstrap_failed=failed,
+        level=level,
         warnings=tuple(warnings),
     )

@@ -12,7 +12,7 @@ import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.fit.estimate import Problem, best_of, resample_starts, single_threaded_blas
-from lmscale.fit.forms import Array, Form, get_form
+from lmscale.fit.forms import Array, Form, get_form, params_for_data
 from lmscale.fit.law import Law
 from lmscale.fit.validate import prepare_columns
 
@@ -32,6 +32,12 @@ def base_params(base: Any) -> dict[str, float]:
             raise InputError(f"base law is missing {', '.join(missing)}")
         return {k: float(base[k]) for k in BASE_NAMES}
     raise InputError("base must be a Law, a FitResult or a dict of E, A, B, alpha, beta")
+
+
+def unique_params(base: Mapping[str, float], N: Array, U: Array, D: Array) -> Array:
+    """U_N = min(N, N_opt(U_D)) with U_D = min(U, D), the unique tokens seen (Muennighoff et al. eq. 6)."""
+    derived = get_form("chinchilla").derived(base)
+    return np.minimum(N, params_for_data(derived, np.minimum(U, D)))
 
 
 @dataclass
@@ -57,7 +63,7 @@ def _fit_base(single: pd.DataFrame, seed: int) -> tuple[dict[str, float], pd.Dat
     d_s = pd.to_numeric(single["D"], errors="coerce").to_numpy(float)
     for _ in range(5):
         params = dict(fit(subset, "chinchilla", bootstrap=0, seed=seed).params)
-        keep = n_s <= Law("chinchilla", params).unique_params(n_s, d_s) * (1 + 1e-9)
+        keep = n_s <= unique_params(params, n_s, d_s, d_s) * (1 + 1e-9)
         if keep.sum() < MIN_BASE_RUNS or keep.sum() == len(subset):
             break
         subset = single[keep]
@@ -73,6 +79,8 @@ def data_constrained_setup(
         raise InputError("form data-constrained needs column 'U' (unique tokens) or 'epochs'")
     prepared = prepared.reset_index(drop=True)
     subset_pos = None
+    if base is None and set(BASE_NAMES) <= set(fixed):
+        base = {k: fixed[k] for k in BASE_NAMES}  # every base parameter pinned: that is the base law
     if base is None:
         d = pd.to_numeric(prepared["D"], errors="coerce")
         u = pd.to_numeric(prepared["U"], errors="coerce")
@@ -90,10 +98,9 @@ def data_constrained_setup(
         notes.append("base law given")
     given_un = "U_N" in prepared.columns
     if not given_un:
-        n = pd.to_numeric(prepared["N"], errors="coerce").to_numpy(float)
-        u = pd.to_numeric(prepared["U"], errors="coerce").to_numpy(float)
-        prepared["U_N"] = Law("chinchilla", params).unique_params(n, u)
-        notes.append("U_N = min(N, N_opt(U)) from the base law")
+        n, u, d = (pd.to_numeric(prepared[k], errors="coerce").to_numpy(float) for k in ("N", "U", "D"))
+        prepared["U_N"] = unique_params(params, n, u, d)
+        notes.append("U_N = min(N, N_opt(min(U, D))) from the base law")
     if not fit_base:
         for k, v in params.items():
             fixed.setdefault(k, v)
@@ -146,7 +153,7 @@ def _two_stage_fit_block(spec: dict, counts: Array) -> Array:
                 continue
             params = dict(zip(chin.names, chin.to_public(tb), strict=True))
             cols = dict(problem.cols)
-            cols["U_N"] = Law("chinchilla", params).unique_params(cols["N"], cols["U"])
+            cols["U_N"] = unique_params(params, cols["N"], cols["U"], cols["D"])
             fixed = {**params, **spec["user_fixed"]}
             sub = Problem(
                 problem.form,

@@ -7,6 +7,7 @@ import pandas as pd
 
 from lmscale.fit.estimate import Problem, StartReport
 from lmscale.fit.forms import Array
+from lmscale.fit.profile import Profile
 
 MIN_DECADES = 2.0  # fewer decades than this in an input leaves its exponent poorly identified
 MAX_ABS_CORR = 0.95  # |corr(log N, log D)| above this: the two effects cannot be separated
@@ -69,3 +70,61 @@ def optimisation_warnings(report: StartReport, problem: Problem, theta: Array) -
         if p.log and theta[k] < np.log(1e-8) and p.name not in problem.fixed:
             out.append(f"parameter {p.name} collapsed to ~0: the data show no such term; consider fixing it")
     return out
+
+
+#: An interval whose high/low ratio exceeds this spans more than a decade: the quantity is not pinned.
+MAX_INTERVAL_RATIO = 10.0
+#: An interval end within this relative distance of a bound "touches" it.
+BOUND_RTOL = 1e-3
+
+
+def profile_warnings(profiles: dict[str, Profile]) -> tuple[list[str], list[str]]:
+    """(warnings, unidentified names) from profiles: rival basins, or a flat stretch over a decade."""
+    out, names = [], []
+    for name, p in profiles.items():
+        rivals = p.rivals()
+        if rivals:
+            shown = ", ".join(f"{v:.4g} (objective {o:.7g})" for v, o in (p.basins[0], *rivals))
+            out.append(
+                f"{name}: the objective has {1 + len(rivals)} basins the data cannot tell apart (within "
+                f"{100 * p.rtol:.2g}% of the best, a 95% profile-likelihood bound): {shown}"
+            )
+            names.append(name)
+        lo, hi = p.near_best()
+        if lo > 0 and hi / lo > MAX_INTERVAL_RATIO:
+            out.append(
+                f"{name} is not identified: every value from {lo:.3g} to {hi:.3g} fits within {100 * p.rtol:.2g}% "
+                "of the best objective (its 95% profile-likelihood range; see the profile)"
+            )
+            names.append(name)
+    return out, list(dict.fromkeys(names))
+
+
+def interval_warnings(
+    ci: dict[str, tuple[float, float]], problem: Problem, lowest_loss: float
+) -> tuple[list[str], list[str]]:
+    """(warnings, unidentified names) from the bootstrap intervals: an end at a bound, E reaching 0 or
+    above the data, a compute-optimal quantity whose interval spans more than a decade."""
+    out, names = [], []
+    form = problem.form
+    for k, (lo_b, hi_b) in zip(problem.free, zip(problem.lower, problem.upper, strict=True), strict=True):
+        p = form.params[k]
+        lo, hi = ci.get(p.name, (np.nan, np.nan))
+        ends = np.log([lo, hi]) if p.log and lo > 0 else np.array([lo, hi])
+        for end, bound in ((ends[0], lo_b), (ends[1], hi_b)):
+            if np.isfinite(bound) and abs(end - bound) <= BOUND_RTOL * max(1.0, abs(bound)):
+                out.append(f"the 95% interval of {p.name} reaches its bound: {p.name} is not identified")
+                names.append(p.name)
+    if "E" in ci and "E" not in problem.fixed:
+        lo, hi = ci["E"]
+        if lo < 1e-3 * lowest_loss:
+            out.append(f"E's interval reaches 0 (lower end {lo:.3g}): the irreducible loss is not identified")
+            names.append("E")
+        elif hi >= lowest_loss:
+            out.append(f"E's interval ({lo:.3g}–{hi:.3g}) reaches the lowest observed loss {lowest_loss:.4g}")
+            names.append("E")
+    for key, (lo, hi) in ci.items():
+        if key.startswith(("N_opt@", "D_opt@", "tokens_per_param@")) and lo > 0 and hi / lo > MAX_INTERVAL_RATIO:
+            out.append(f"{key}: its 95% interval {lo:.3g}–{hi:.3g} spans {np.log10(hi / lo):.1f} decades")
+            names.append(key)
+    return out, list(dict.fromkeys(names))

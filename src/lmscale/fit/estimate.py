@@ -8,13 +8,14 @@ every δ; reported objective values are the plain sum, comparable with Epoch's 0
 Starting points come either from an explicit grid (Hoffmann's 4,500 for Chinchilla) or from
 variable projection: for each exponent combination on a grid, the linear coefficients (E, A, B) are
 solved exactly by weighted least squares in relative error, the resulting seeds are scored with the
-true Huber objective in one batched evaluation, and only the best few are refined. See
-docs/fitting.md for the measured comparison.
+true Huber objective in batched evaluations, and only the best few are refined. See
+docs/fitting.md for the measured comparison. Batched evaluations run in (seeds × rows) blocks of
+bounded size (``blocks``), so a fit's memory grows with the rows, not with seeds × rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,39 @@ from lmscale.fit.forms import Array, Form
 
 # Starts whose objective is within this relative distance of the best count as "reached the best".
 REACHED_RTOL = 1e-4
+
+# Working-set budget of a batched evaluation over (seeds × rows). Seeding fits every one of 1,600
+# exponent combinations to every row; done in one piece that is (1,600 × rows × K) floats several
+# times over, 24 GB at 1M rows (issue 20). In blocks it stays below this whatever the rows; 64 MB
+# rather than more because each bootstrap worker has its own, and blocks of 4-256 MB ran equally
+# fast (and beat one big batch: ~2 s vs 17.6 s seeding 1,600 combinations on 40k rows).
+BLOCK_BYTES = 64 * 2**20
+# Peak bytes of temporaries per (seed, row) cell, measured with tracemalloc (92 B for varpro on
+# chinchilla's three-term basis, 143 B scoring the data-constrained form, the widest), plus margin.
+VARPRO_CELL_BYTES = 128
+SCORE_CELL_BYTES = 192
+
+
+def blocks(
+    n_seeds: int, n_rows: int, cell_bytes: int, budget: int = BLOCK_BYTES
+) -> Iterator[tuple[slice, slice]]:
+    """(seed slice, row slice) pairs that cover an (n_seeds × n_rows) evaluation within ``budget``.
+
+    Rows are kept whole while one seed over every row fits, so a seed's sum over rows does not
+    depend on the block size (the same bits as one batched evaluation); only beyond that (one seed
+    over all rows exceeds the budget) are rows split and their sums accumulated (equal to rounding).
+    """
+    cells = max(1, budget // cell_bytes)
+    rows = max(1, min(n_rows, cells))
+    seeds = max(1, min(n_seeds, cells // rows))
+    for s in range(0, n_seeds, seeds):
+        for r in range(0, n_rows, rows):
+            yield slice(s, s + seeds), slice(r, r + rows)
+
+
+def row_slice(cols: dict[str, Array], rows: slice) -> dict[str, Array]:
+    """The columns restricted to a block of rows (views, no copies)."""
+    return {k: v[rows] for k, v in cols.items()}
 
 
 @dataclass(frozen=True)
@@ -118,11 +152,19 @@ class Problem:
         pred, _ = self.form.log_predict(np.atleast_2d(theta), self.cols)
         return pred - self.log_loss[None, :]
 
-    def huber_sum(self, theta: Array, weights: Array | None = None) -> Array:
-        """Σ w·Huber_δ(r) for each row of θ (S,): the value users see."""
-        r = self.residuals(theta)
-        h = huber(r, self.delta)
-        return h.sum(axis=1) if weights is None else (h * weights).sum(axis=1)
+    def huber_sum(self, theta: Array, weights: Array | None = None, budget: int = BLOCK_BYTES) -> Array:
+        """Σ w·Huber_δ(r) for each row of θ (S,): the value users see.
+
+        Evaluated in (seeds × rows) blocks (see ``blocks``): scoring 1,600 seeds at once would hold
+        (1,600 × rows) residuals and log-sum-exp terms.
+        """
+        theta = np.atleast_2d(theta)
+        out = np.zeros(theta.shape[0])
+        for s, r in blocks(theta.shape[0], self.log_loss.size, SCORE_CELL_BYTES, budget):
+            pred, _ = self.form.log_predict(theta[s], row_slice(self.cols, r))
+            h = huber(pred - self.log_loss[None, r], self.delta)
+            out[s] += h.sum(axis=1) if weights is None else (h * weights[r]).sum(axis=1)
+        return out
 
     def value_grad(self, z: Array, weights: Array) -> tuple[Array, Array]:
         """Objective/δ (+ priors) and its gradient in free coordinates, for a batch z (S, F)."""
@@ -179,20 +221,12 @@ def varpro_applicable(problem: Problem) -> bool:
     return lin.direct or not (constrained & set(lin.coef))
 
 
-def varpro_seeds(problem: Problem, weights: Array, grid: Array | None = None) -> Array:
-    """One internal θ per exponent combination, linear coefficients solved exactly.
-
-    For exponents fixed, the (weighted) least-squares problem min Σ w ((Φc − L)/L)² in the
-    coefficients c is solved in closed form for every grid row at once; relative error is the
-    first-order expansion of the log residual. Negative coefficients are clipped to a tiny positive
-    value (L-BFGS-B takes it from there).
-    """
+def _varpro_exponents(problem: Problem, grid: Array) -> Array:
+    """The grid's distinct exponent combinations, with pinned exponents set and tied ones copied."""
     form, lin = problem.form, problem.form.linear
     assert lin is not None
     expo_names = list(lin.exponents)
-    grid = form.exponent_grid() if grid is None else grid
     expo = np.array(grid, dtype=float)
-    # Pinned exponents take their value; tied ones copy their partner.
     for c, name in enumerate(expo_names):
         if name in problem.fixed:
             expo[:, c] = problem.fixed[name]
@@ -200,32 +234,62 @@ def varpro_seeds(problem: Problem, weights: Array, grid: Array | None = None) ->
         nj, ni = form.names[j], form.names[i]
         if nj in expo_names and ni in expo_names:
             expo[:, expo_names.index(nj)] = expo[:, expo_names.index(ni)]
-    expo = np.unique(expo, axis=0)
-    loss = np.exp(problem.log_loss)
-    phi = form.basis(expo, problem.cols)  # (G, n, K)
-    target = np.broadcast_to(loss, phi.shape[:2]).copy()
-    free_k = []
+    return np.unique(expo, axis=0)
+
+
+def _normal_equations(
+    problem: Problem, expo: Array, rows: slice, weights: Array, loss: Array, free_k: list[int]
+) -> tuple[Array, Array]:
+    """XᵀX (G, F, F) and Xᵀy (G, F) of the relative-error least squares, over one block of rows.
+
+    X = φ_free·√w/L, y = (L − Σ_fixed c_k φ_k)·√w/L. Sums over rows, so blocks of rows add up.
+    """
+    lin = problem.form.linear
+    assert lin is not None
+    phi = problem.form.basis(expo, row_slice(problem.cols, rows))  # (G, m, K)
+    target = np.broadcast_to(loss[rows], phi.shape[:2]).copy()
     for k, name in enumerate(lin.coef):
         if name in problem.fixed:
             target -= problem.fixed[name] * phi[:, :, k]
-        else:
-            free_k.append(k)
+    sw = np.sqrt(weights[rows]) / loss[rows]
+    X = phi[:, :, free_k] * sw[None, :, None]
+    y = target * sw[None, :]
+    return np.einsum("gnk,gnl->gkl", X, X), np.einsum("gnk,gn->gk", X, y)
+
+
+def varpro_seeds(
+    problem: Problem, weights: Array, grid: Array | None = None, budget: int = BLOCK_BYTES
+) -> Array:
+    """One internal θ per exponent combination, linear coefficients solved exactly.
+
+    For exponents fixed, the (weighted) least-squares problem min Σ w ((Φc − L)/L)² in the
+    coefficients c is solved in closed form for every grid row at once; relative error is the
+    first-order expansion of the log residual. Negative coefficients are clipped to a tiny positive
+    value (L-BFGS-B takes it from there). The normal equations are accumulated over (grid × rows)
+    blocks (see ``blocks``), so memory stays within ``budget`` whatever the number of rows.
+    """
+    form, lin = problem.form, problem.form.linear
+    assert lin is not None
+    expo = _varpro_exponents(problem, form.exponent_grid() if grid is None else grid)
+    loss = np.exp(problem.log_loss)
+    free_k = [k for k, name in enumerate(lin.coef) if name not in problem.fixed]
     coef = np.zeros((expo.shape[0], len(lin.coef)))
     for k, name in enumerate(lin.coef):
         if name in problem.fixed:
             coef[:, k] = problem.fixed[name]
     if free_k:
-        sw = np.sqrt(weights) / loss
-        X = phi[:, :, free_k] * sw[None, :, None]
-        y = target * sw[None, :]
-        scale = np.linalg.norm(X, axis=1, keepdims=True)
+        gram = np.zeros((expo.shape[0], len(free_k), len(free_k)))
+        rhs = np.zeros((expo.shape[0], len(free_k)))
+        for g, r in blocks(expo.shape[0], loss.size, VARPRO_CELL_BYTES, budget):
+            xtx, xty = _normal_equations(problem, expo[g], r, weights, loss, free_k)
+            gram[g] += xtx
+            rhs[g] += xty
+        # Columns scaled to unit norm (the diagonal of XᵀX is their squared norm) before solving:
+        # the basis spans many orders of magnitude (1 next to N^-α).
+        scale = np.sqrt(np.einsum("gkk->gk", gram))
         scale[scale == 0] = 1.0
-        Xs = X / scale
-        gram = np.einsum("gnk,gnl->gkl", Xs, Xs)
-        gram += 1e-12 * np.eye(len(free_k))[None]
-        rhs = np.einsum("gnk,gn->gk", Xs, y)
-        sol = np.linalg.solve(gram, rhs[..., None])[..., 0] / scale[:, 0, :]
-        coef[:, free_k] = sol
+        gram = gram / (scale[:, :, None] * scale[:, None, :]) + 1e-12 * np.eye(len(free_k))[None]
+        coef[:, free_k] = np.linalg.solve(gram, (rhs / scale)[..., None])[..., 0] / scale
     coef = np.maximum(coef, 1e-12 * float(np.max(loss)))
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = form.coef_to_theta(coef, expo)  # type: ignore[attr-defined]
@@ -292,7 +356,7 @@ def lbfgs(problem: Problem, z0: Array, weights: Array, maxiter: int = 2000) -> t
 
 
 def select_seeds(problem: Problem, theta: Array, weights: Array, k: int) -> Array:
-    """The k seeds (free coordinates) with the lowest objective, scored in one batched evaluation."""
+    """The k seeds (free coordinates) with the lowest objective, scored in blocks (Problem.huber_sum)."""
     z = np.unique(problem.clip(problem.reduce(theta)), axis=0)
     f = problem.huber_sum(problem.expand(z), weights)
     f = np.where(np.isfinite(f), f, np.inf)

@@ -6,7 +6,9 @@ their logarithm, exponents as themselves. Writing each law as a log-sum-exp of t
 of log L with respect to θ a softmax-weighted sum, which is cheap to compute exactly.
 
 All evaluation is vectorised over a batch of parameter vectors (shape ``(S, P)``: starts, or
-bootstrap draws) and over data points (shape ``(n,)``), so one call scores every start at once.
+bootstrap draws): each parameter enters as a column (S, 1) and broadcasts against the data. Data
+of shape ``(n,)`` gives every start at every point (S, n), so one call scores every start at once;
+data of shape ``(S, k)`` gives each draw at its own points (a plan's per-draw optimum).
 """
 
 from __future__ import annotations
@@ -99,8 +101,20 @@ class Form:
         return np.array([p.to_internal(values[p.name]) for p in self.params])
 
     def derived(self, pub: Mapping[str, Array]) -> dict[str, Array]:
-        """Quantities computed from the parameters (vectorised over bootstrap draws)."""
+        """Quantities computed from the parameters (vectorised over bootstrap draws).
+
+        Two-variable laws give G, a, b of their compute-optimal allocation (see optimal_allocation).
+        """
         return {}
+
+    def floor(self, pub: Mapping[str, Array]) -> Array:
+        """The loss no amount of N, D or C gets below (E, or 0 for pure power laws)."""
+        return np.asarray(pub["E"], dtype=float) if "E" in self.names else np.zeros(np.shape(pub[self.names[0]]))
+
+    def iso_loss(self, pub: Mapping[str, Array], target: Array, share: Array) -> tuple[Array, Array]:
+        """The (N, D) with loss ``target`` whose N term carries the fraction ``share`` of the loss above
+        the floor: one point of the iso-loss curve per share, for constrained plans."""
+        raise InputError(f"form {self.name} has no iso-loss curve in (N, D)")
 
     def basis(self, expo: Array, cols: Columns) -> Array:
         """Basis functions φ_k (G, n, K) for a batch of exponent vectors (G, len(exponents))."""
@@ -150,12 +164,12 @@ class PowerLaw(Form):
     """L(X) = (X_c / X)^α  (Kaplan et al. 2020, eqs. 1.1-1.3).  θ = (log X_c, α)."""
 
     def log_predict(self, theta, cols, grad=False):
-        lx = np.log(cols[self.variables[0]])[None, :]
+        lx = np.log(cols[self.variables[0]])
         lxc, alpha = theta[:, 0:1], theta[:, 1:2]
         out = alpha * (lxc - lx)
         if not grad:
             return out, None
-        g = np.empty(out.shape + (2,))
+        g = np.empty(np.shape(out) + (2,))
         g[..., 0] = alpha
         g[..., 1] = lxc - lx
         return out, g
@@ -173,13 +187,13 @@ class PowerLawE(Form):
     """L(X) = E + A / X^α.  θ = (log E, log A, α)."""
 
     def log_predict(self, theta, cols, grad=False):
-        lx = np.log(cols[self.variables[0]])[None, :]
+        lx = np.log(cols[self.variables[0]])
         e, a, alpha = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
         t = np.stack(np.broadcast_arrays(e, a - alpha * lx), axis=-1)
         out, w = _lse_terms(t)
         if not grad:
             return out, None
-        g = np.empty(out.shape + (3,))
+        g = np.empty(np.shape(out) + (3,))
         g[..., 0] = w[..., 0]
         g[..., 1] = w[..., 1]
         g[..., 2] = -w[..., 1] * lx
@@ -204,7 +218,8 @@ def _chinchilla_terms(theta: Array, ln: Array, ld: Array) -> Array:
 
 
 def _chinchilla_derived(pub: Mapping[str, Array]) -> dict[str, Array]:
-    """Compute-optimal allocation under C = 6ND (Hoffmann et al. 2022, eq. 4)."""
+    """Compute-optimal allocation under C = 6ND (Hoffmann et al. 2022, eq. 4):
+    N_opt = G·(C/6)^a, D_opt = G⁻¹·(C/6)^b with G = (αA/(βB))^(1/(α+β)), a = β/(α+β), b = α/(α+β)."""
     A, B, alpha, beta = (np.asarray(pub[k], dtype=float) for k in ("A", "B", "alpha", "beta"))
     s = alpha + beta
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -212,16 +227,54 @@ def _chinchilla_derived(pub: Mapping[str, Array]) -> dict[str, Array]:
     return {"a": beta / s, "b": alpha / s, "G": G}
 
 
+def optimal_allocation(derived: Mapping[str, Array], budget: Array | float) -> tuple[Array, Array]:
+    """(N_opt, D_opt) at training compute C under C = 6ND: N_opt = G·(C/6)^a, D_opt = G⁻¹·(C/6)^b."""
+    c6 = np.asarray(budget, dtype=float) / 6.0
+    G, a, b = (np.asarray(derived[k], dtype=float) for k in ("G", "a", "b"))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return G * c6**a, c6**b / G
+
+
+def params_for_data(derived: Mapping[str, Array], tokens: Array | float) -> Array:
+    """The compute-optimal N whose optimal data is ``tokens``: D_opt = G⁻¹(C/6)^b ⇒ N = G·(G·D)^(a/b).
+
+    Muennighoff et al. 2023 (eq. 6) cap the parameters that unique data can use at this size, U_N.
+    """
+    G, a, b = (np.asarray(derived[k], dtype=float) for k in ("G", "a", "b"))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return G * (G * np.asarray(tokens, dtype=float)) ** (a / b)
+
+
+def _discounted(total: Array, unique: Array, log_rstar: Array) -> tuple[Array, Array]:
+    """log of U + U·R*·(1 − e^(−R/R*)) with R = total/U − 1 repetitions, and its d/d log R*.
+
+    Muennighoff et al. 2023, eqs. 5 (data) and 6 (parameters). U is capped at ``total``: a run that
+    does not exhaust its pool has seen only ``total`` unique items, none repeated.
+    """
+    unique = np.minimum(unique, total)
+    rstar = np.exp(log_rstar)
+    x = np.maximum(total / unique - 1.0, 0.0) / rstar
+    gain = -np.expm1(-x)
+    eff = unique * (1.0 + rstar * gain)
+    return np.log(eff), rstar * unique * (gain - x * np.exp(-x)) / eff
+
+
+def effective_amount(total: Array | float, unique: Array | float, r_star: Array | float) -> Array:
+    """Effective data D' (or parameters N') of Muennighoff et al. 2023, eqs. 5-6."""
+    log_eff, _ = _discounted(np.asarray(total, float), np.asarray(unique, float), np.log(r_star))
+    return np.exp(log_eff)
+
+
 @dataclass(frozen=True)
 class Chinchilla(Form):
     """L(N, D) = E + A/N^α + B/D^β  (Hoffmann et al. 2022, eq. 2).  θ = (log E, log A, log B, α, β)."""
 
     def log_predict(self, theta, cols, grad=False):
-        ln, ld = np.log(cols["N"])[None, :], np.log(cols["D"])[None, :]
+        ln, ld = np.log(cols["N"]), np.log(cols["D"])
         out, w = _lse_terms(_chinchilla_terms(theta, ln, ld))
         if not grad:
             return out, None
-        g = np.empty(out.shape + (5,))
+        g = np.empty(np.shape(out) + (5,))
         g[..., 0], g[..., 1], g[..., 2] = w[..., 0], w[..., 1], w[..., 2]
         g[..., 3] = -w[..., 1] * ln
         g[..., 4] = -w[..., 2] * ld
@@ -229,6 +282,13 @@ class Chinchilla(Form):
 
     def derived(self, pub):
         return _chinchilla_derived(pub)
+
+    def iso_loss(self, pub, target, share):
+        gap = np.asarray(target, float) - pub["E"]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return (pub["A"] / (share * gap)) ** (1.0 / pub["alpha"]), (pub["B"] / ((1.0 - share) * gap)) ** (
+                1.0 / pub["beta"]
+            )
 
     def basis(self, expo, cols):
         pn, pd = _powers(cols["N"], expo[:, 0]), _powers(cols["D"], expo[:, 1])
@@ -261,7 +321,7 @@ class KaplanND(Form):
     """
 
     def log_predict(self, theta, cols, grad=False):
-        ln, ld = np.log(cols["N"])[None, :], np.log(cols["D"])[None, :]
+        ln, ld = np.log(cols["N"]), np.log(cols["D"])
         lnc, ldc, an, ad = (theta[:, i : i + 1] for i in range(4))
         u1 = (an / ad) * (lnc - ln)
         u2 = np.broadcast_to(ldc - ld, u1.shape)
@@ -269,12 +329,28 @@ class KaplanND(Form):
         out = ad * s
         if not grad:
             return out, None
-        g = np.empty(out.shape + (4,))
+        g = np.empty(np.shape(out) + (4,))
         g[..., 0] = an * w[..., 0]
         g[..., 1] = ad * w[..., 1]
         g[..., 2] = w[..., 0] * (lnc - ln)
         g[..., 3] = s - w[..., 0] * u1
         return out, g
+
+    def derived(self, pub):
+        """Minimising (N_c/N)^r + D_c·N/(C/6) with r = α_N/α_D gives N_opt = G·(C/6)^a with
+        a = 1/(1+r) = α_D/(α_N+α_D) and G = (r·N_c^r/D_c)^a (0.575 with Kaplan's values; his own
+        compute-efficient rule, N ∝ C^0.73, comes from L(N, S_min) and is another law)."""
+        nc, dc, an, ad = (np.asarray(pub[k], dtype=float) for k in ("N_c", "D_c", "alpha_N", "alpha_D"))
+        r = an / ad
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            G = np.exp((np.log(r) + r * np.log(nc) - np.log(dc)) / (1.0 + r))
+        return {"a": 1.0 / (1.0 + r), "b": r / (1.0 + r), "G": G}
+
+    def iso_loss(self, pub, target, share):
+        total = np.asarray(target, float) ** (1.0 / pub["alpha_D"])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            n = pub["N_c"] / (share * total) ** (pub["alpha_D"] / pub["alpha_N"])
+            return n, pub["D_c"] / ((1.0 - share) * total)
 
     def default_grid(self, cols, log_loss):
         # Exponents around Kaplan's (0.076, 0.103) and beyond; scales chosen so that each term alone
@@ -299,12 +375,12 @@ class KaplanNS(Form):
     """
 
     def log_predict(self, theta, cols, grad=False):
-        ln, ls = np.log(cols["N"])[None, :], np.log(cols["S"])[None, :]
+        ln, ls = np.log(cols["N"]), np.log(cols["S"])
         lnc, lsc, an, as_ = (theta[:, i : i + 1] for i in range(4))
         out, w = _lse_terms(np.stack(np.broadcast_arrays(an * (lnc - ln), as_ * (lsc - ls)), axis=-1))
         if not grad:
             return out, None
-        g = np.empty(out.shape + (4,))
+        g = np.empty(np.shape(out) + (4,))
         g[..., 0] = w[..., 0] * an
         g[..., 1] = w[..., 1] * as_
         g[..., 2] = w[..., 0] * (lnc - ln)
@@ -325,29 +401,26 @@ class KaplanNS(Form):
 class DataConstrained(Form):
     """Muennighoff et al. 2023 (eqs. 5-7): Chinchilla's law in effective data D' and parameters N'.
 
-    D' = U_D + U_D·R_D*·(1 − exp(−R_D/R_D*)), R_D = D/U_D − 1 (repeated epochs);
-    N' = U_N + U_N·R_N*·(1 − exp(−R_N/R_N*)), R_N = N/U_N − 1, U_N = min(N, N_opt(U_D)).
-    θ = (log E, log A, log B, α, β, log R_D*, log R_N*). Columns: N, D, U (unique tokens available;
-    min(U, D) are seen), U_N.
-    U_N comes from the base law and is held fixed during a fit (so gradients stay exact).
+    D' = U_D + U_D·R_D*·(1 − exp(−R_D/R_D*)), R_D = D/U_D − 1, U_D = min(U, D) unique tokens seen;
+    N' = U_N + U_N·R_N*·(1 − exp(−R_N/R_N*)), R_N = N/U_N − 1, U_N = min(N, N_opt(U_D)) from the
+    base law (the first five parameters). θ = (log E, log A, log B, α, β, log R_D*, log R_N*).
+    Columns: N, D, U (unique tokens available) and optionally U_N. A fit passes U_N computed once
+    from its base law (held fixed, so gradients stay exact); otherwise each parameter vector
+    computes its own, which is what a bootstrap draw's prediction needs.
     """
+
+    def unique_params(self, theta: Array, cols: Columns) -> Array:
+        """U_N for every row of θ: the column when given, else from that row's base law."""
+        if "U_N" in cols:
+            return cols["U_N"]
+        pub = {"A": np.exp(theta[:, 1:2]), "B": np.exp(theta[:, 2:3]), "alpha": theta[:, 3:4], "beta": theta[:, 4:5]}
+        seen = np.minimum(cols["U"], cols["D"])
+        return np.minimum(cols["N"], params_for_data(_chinchilla_derived(pub), seen))
 
     def effective(self, theta: Array, cols: Columns) -> tuple[Array, Array, Array, Array]:
         """log N', log D' (S, n) and d log N'/d log R_N*, d log D'/d log R_D*."""
-
-        def one(total: Array, unique: Array, log_rstar: Array) -> tuple[Array, Array]:
-            unique = np.minimum(unique, total)  # unique tokens *seen*: a run may not exhaust its pool
-            rstar = np.exp(log_rstar)
-            rep = np.maximum(total / unique - 1.0, 0.0)[None, :]
-            x = rep / rstar
-            decay = np.exp(-x)
-            gain = -np.expm1(-x)
-            eff = unique[None, :] * (1.0 + rstar * gain)
-            d_eff = rstar * unique[None, :] * (gain - x * decay) / eff
-            return np.log(eff), d_eff
-
-        ld, dld = one(cols["D"], cols["U"], theta[:, 5:6])
-        ln, dln = one(cols["N"], cols["U_N"], theta[:, 6:7])
+        ld, dld = _discounted(cols["D"], cols["U"], theta[:, 5:6])
+        ln, dln = _discounted(cols["N"], self.unique_params(theta, cols), theta[:, 6:7])
         return ln, ld, dln, dld
 
     def log_predict(self, theta, cols, grad=False):
@@ -356,7 +429,7 @@ class DataConstrained(Form):
         if not grad:
             return out, None
         alpha, beta = theta[:, 3:4], theta[:, 4:5]
-        g = np.empty(out.shape + (7,))
+        g = np.empty(np.shape(out) + (7,))
         g[..., 0], g[..., 1], g[..., 2] = w[..., 0], w[..., 1], w[..., 2]
         g[..., 3] = -w[..., 1] * ln
         g[..., 4] = -w[..., 2] * ld
@@ -366,6 +439,9 @@ class DataConstrained(Form):
 
     def derived(self, pub):
         return _chinchilla_derived(pub)
+
+    def iso_loss(self, pub, target, share):
+        raise InputError("the data-constrained form has no iso-loss curve: plan with its base law")
 
     def default_grid(self, cols, log_loss):
         rd = np.log([1.0, 5.0, 15.0, 50.0, 200.0])
@@ -383,6 +459,13 @@ class DataConstrained(Form):
 
 _EXPO = (0.0, 10.0)  # exponents beyond 10 are numerically meaningless for these laws
 FORM_NAMES = ("power", "power-e", "chinchilla", "kaplan-nd", "kaplan-ns", "data-constrained")
+_CHINCHILLA_PARAMS = (
+    Param("E", True),
+    Param("A", True),
+    Param("B", True),
+    Param("alpha", False, *_EXPO),
+    Param("beta", False, *_EXPO),
+)  # also the data-constrained form's base law
 
 
 def get_form(name: str, x: str = "N") -> Form:
@@ -409,13 +492,7 @@ def get_form(name: str, x: str = "N") -> Form:
         return Chinchilla(
             name="chinchilla",
             variables=("N", "D"),
-            params=(
-                Param("E", True),
-                Param("A", True),
-                Param("B", True),
-                Param("alpha", False, *_EXPO),
-                Param("beta", False, *_EXPO),
-            ),
+            params=_CHINCHILLA_PARAMS,
             tie=("alpha", "beta"),
             linear=LinearPart(coef=("E", "A", "B"), exponents=("alpha", "beta")),
             description="L = E + A/N^alpha + B/D^beta",
@@ -451,15 +528,7 @@ def get_form(name: str, x: str = "N") -> Form:
         return DataConstrained(
             name="data-constrained",
             variables=("N", "D", "U", "U_N"),
-            params=(
-                Param("E", True),
-                Param("A", True),
-                Param("B", True),
-                Param("alpha", False, *_EXPO),
-                Param("beta", False, *_EXPO),
-                Param("R_D_star", True, 1e-3, 1e6),
-                Param("R_N_star", True, 1e-3, 1e6),
-            ),
+            params=(*_CHINCHILLA_PARAMS, Param("R_D_star", True, 1e-3, 1e6), Param("R_N_star", True, 1e-3, 1e6)),
             tie=("alpha", "beta"),
             description="L = E + A/N'^alpha + B/D'^beta with repetition-discounted N', D'",
         )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.fit.forms import Form
+from lmscale.store.tables import numeric_column
 
 FLOPS_PER_PARAM_TOKEN = 6.0  # C ≈ 6ND (Kaplan et al. 2020, Table 1)
 
@@ -21,27 +22,7 @@ def _where(source: str | None) -> str:
 
 
 def _numeric(df: pd.DataFrame, col: str, source: str | None) -> np.ndarray:
-    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        k = int(bad[0])
-        raw = df[col].iloc[k]
-        if isinstance(raw, (int, float, np.number)) or raw is None:
-            what = "missing or NaN" if raw is None or np.isnan(raw) else f"{float(raw)} (not finite)"
-        else:
-            what = f"{str(raw)!r} is not a finite number"
-        raise InputError(
-            f"{_where(source)}column {col!r} data row {k + 1}: {what}"
-            + (f" ({bad.size} such rows)" if bad.size > 1 else "")
-        )
-    nonpos = np.flatnonzero(values <= 0)
-    if nonpos.size:
-        k = int(nonpos[0])
-        raise InputError(
-            f"{_where(source)}column {col!r} data row {k + 1}: {values[k]:g} must be positive"
-            + (f" ({nonpos.size} such rows)" if nonpos.size > 1 else "")
-        )
-    return values
+    return numeric_column(df, col, source or "", positive=True)
 
 
 def required_columns(form: Form) -> tuple[str, ...]:

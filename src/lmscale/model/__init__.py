@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmscale.model.accounting import ModelAccount, account, run_flops
 from lmscale.model.shape import ModelShape
-from lmscale.model.shapes import shape_for_params, shape_ladder
+from lmscale.model.sizing import shape_for_params, shape_ladder
 
 if TYPE_CHECKING:
     from lmscale.model.build import build_model, parameter_groups

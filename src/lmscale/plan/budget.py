@@ -1,8 +1,9 @@
 """Budgets: FLOPs <-> accelerator time, money, energy and CO2, each with its assumptions.
 
 Peak figures are dense (no 2:4 sparsity) bf16/fp16 tensor throughput from vendor data sheets;
-board power is the data sheet's maximum (TDP/TBP), so energy is an upper estimate of the
-accelerators' draw (hosts, network and storage are outside it except through PUE).
+board power is the data sheet's maximum (TDP/TBP). Energy counts the accelerators' boards only:
+host CPUs, memory, network and storage draw power too and are not counted (PUE scales only what is
+counted), so the figure is a lower bound on a training run's energy, not an upper one.
 """
 
 from __future__ import annotations
@@ -215,7 +216,8 @@ class Hardware:
             "board_power_w": self.board_power_w,
             "pue": self.pue,
             "grid_kg_co2e_per_kwh": self.grid_kg_per_kwh,
-            "energy_rule": "board power x accelerator-hours x PUE (data-sheet maximum power: an upper estimate)",
+            "energy_rule": "accelerator board power x accelerator-hours x PUE: hosts, network and storage are not "
+            "counted, so this is a lower bound on the run's energy",
         }
         if self.board_power_w is None:
             out["energy_rule"] = "board power not published for this accelerator: pass power_w for energy/CO2"

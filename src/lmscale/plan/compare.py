@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from lmscale.plan.law import published_names, resolve_law
+from lmscale.fit.registry import loss_law
 from lmscale.plan.optimal import optimal
 
 DEFAULT_BUDGETS = (1e21, 1e23, 1e25)
@@ -18,11 +18,13 @@ def compare_laws(
     """One row per (law, budget): N_opt, D_opt, tokens per parameter, predicted loss.
 
     Losses are not comparable across laws (Kaplan: WebText2 nats/token, non-embedding N;
-    Hoffmann/Epoch: MassiveText, total N); allocations are.
+    Hoffmann/Epoch: MassiveText, total N); allocations are. ``N_opt_exponent`` is a in N_opt ∝ C^a:
+    for kaplan2020 it is the optimum of his early-stopped L(N, D) (0.575), not his compute-efficient
+    rule N ∝ C^0.73 (see the law's caveat).
     """
     rows = []
     for name in laws if laws is not None else ("kaplan2020", "hoffmann2022", "epoch2024"):
-        law = resolve_law(name)
+        law = loss_law(name)
         for c in budgets:
             a = optimal(law, c)
             rows.append(
@@ -33,10 +35,11 @@ def compare_laws(
                     "D_opt": a.D_opt.value,
                     "tokens_per_param": a.tokens_per_param.value,
                     "loss": a.loss.value,
-                    "method": a.method,
+                    "N_opt_exponent": law.derived["a"],
+                    "N_is": law.conventions.n,
                 }
             )
     return pd.DataFrame(rows)
 
 
-__all__ = ["DEFAULT_BUDGETS", "compare_laws", "published_names"]
+__all__ = ["DEFAULT_BUDGETS", "compare_laws"]

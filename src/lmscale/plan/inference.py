@@ -1,4 +1,4 @@
-"""Inference-aware planning (Sardana & Frankle 2023, arXiv 2401.00448).
+"""Inference-aware planning (Sardana, Portes, Doubov & Frankle 2024, arXiv 2401.00448).
 
 For a target loss and an expected number of inference tokens I over the model's life, choose the
 (N, D) on the iso-loss curve L(N, D) = target that minimises
@@ -7,7 +7,7 @@ For a target loss and an expected number of inference tokens I over the model's 
 
 (FLOPs when both costs are 1; money when they are prices per FLOP of each phase). More inference
 pushes towards a smaller model trained on more tokens. The search runs over the share s of the
-reducible loss carried by the N term (forms.iso_loss), in logit space.
+reducible loss carried by the N term (Form.iso_loss), in logit space, for every draw at once.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from lmscale.errors import InputError
+from lmscale.fit.law import Law
+from lmscale.fit.registry import loss_law
 from lmscale.plan.budget import check_flops
-from lmscale.plan.estimate import DEFAULT_LEVEL, Estimate, argmin_log, with_interval
-from lmscale.plan.forms import Form
-from lmscale.plan.law import resolve_law
-from lmscale.plan.optimal import optimal
+from lmscale.plan.optimal import describe, optimal
+from lmscale.plan.quantity import DEFAULT_LEVEL, Estimate, argmin_grid, estimate
 
 
 def _share(x: Any) -> Any:
@@ -31,25 +31,20 @@ def _share(x: Any) -> Any:
 
 
 def solve_inference(
-    form: Form,
-    p: dict[str, float],
-    target: float,
-    inference_tokens: float,
-    train_cost: float,
-    infer_cost: float,
-) -> tuple[float, float]:
-    """(N, D) on the iso-loss curve minimising training + inference cost; nan when unreachable."""
-    if target <= float(form.irreducible(p)):
-        return math.nan, math.nan
+    law: Law, theta: np.ndarray, target: float, inference_tokens: float, train_cost: float, infer_cost: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) on each row's iso-loss curve minimising training + inference cost; NaN when unreachable."""
+    pub = law.public(theta)
 
     def cost(x: np.ndarray) -> np.ndarray:
-        n, d = form.iso_loss(target, _share(x), p)
+        n, d = law.form.iso_loss(pub, target, _share(x))
         # log of the cost keeps the objective well scaled over many decades
         return np.log(train_cost * 6.0 * n * d + infer_cost * 2.0 * n * inference_tokens)
 
-    x = argmin_log(cost, -40.0, 40.0, grid=401)
-    n, d = form.iso_loss(target, _share(np.array([x])), p)
-    return float(n[0]), float(d[0])
+    x = argmin_grid(cost, -40.0, 40.0, len(theta), grid=401)
+    n, d = law.form.iso_loss(pub, target, _share(x[:, None]))
+    reachable = law.floor_of(theta) < target
+    return np.where(reachable, n[:, 0], np.nan), np.where(reachable, d[:, 0], np.nan)
 
 
 @dataclass(frozen=True)
@@ -102,6 +97,13 @@ class InferencePlan:
         return out
 
 
+def _costs(train: Any, infer: Any) -> tuple[float, float]:
+    for name, v in (("training cost per FLOP", train), ("inference cost per FLOP", infer)):
+        if not math.isfinite(float(v)) or float(v) <= 0:
+            raise InputError(f"{name} must be a positive number, got {v!r}")
+    return float(train), float(infer)
+
+
 def inference_aware(
     law: Any,
     inference_tokens: float,
@@ -117,46 +119,35 @@ def inference_aware(
     Without a target loss, `flops` sets it: the loss of the compute-optimal model for that budget
     (same quality as the training-only plan, then cheaper over the model's life).
     """
-    law = resolve_law(law)
+    law = loss_law(law)
     inf = float(inference_tokens)
     if not math.isfinite(inf) or inf < 0:
         raise InputError(f"inference tokens must be a non-negative number, got {inference_tokens!r}")
-    for name, v in (
-        ("training cost per FLOP", train_cost_per_flop),
-        ("inference cost per FLOP", inference_cost_per_flop),
-    ):
-        if not math.isfinite(float(v)) or float(v) <= 0:
-            raise InputError(f"{name} must be a positive number, got {v!r}")
+    ct, ci_ = _costs(train_cost_per_flop, inference_cost_per_flop)
     if target_loss is None:
         if flops is None:
             raise InputError("inference-aware planning needs a target loss or a compute budget")
         target_loss = optimal(law, check_flops(flops)).loss.value
     target = float(target_loss)
-    if not math.isfinite(target) or target <= law.irreducible:
-        raise InputError(
-            f"target loss {target_loss!r} is not above the law's irreducible loss E = {law.irreducible:.4g}"
-        )
-    form, p = law.form, dict(law.params)
-    ct, ci_ = float(train_cost_per_flop), float(inference_cost_per_flop)
-    n, d = solve_inference(form, p, target, inf, ct, ci_)
-    n0, d0 = solve_inference(form, p, target, 0.0, ct, ci_)
+    floor = float(law.floor_of(law.theta())[0])
+    if not math.isfinite(target) or target <= floor:
+        raise InputError(f"target loss {target_loss!r} is not above the law's irreducible loss E = {floor:.4g}")
+    theta = law.theta()
+    (n,), (d,) = solve_inference(law, theta, target, inf, ct, ci_)
+    (n0,), (d0,) = solve_inference(law, theta, target, 0.0, ct, ci_)
+    draws = None
+    unreachable = 0.0
+    if law.has_draws:
+        dn, dd = solve_inference(law, law.theta_draws(), target, inf, ct, ci_)
+        draws = np.column_stack([dn, dd, dd / dn])
+        unreachable = float(np.mean(np.isnan(dn)))
+    est = [estimate(v, None if draws is None else draws[:, k], level) for k, v in enumerate((n, d, d / n))]
 
     def life_cost(nn: float, dd: float) -> float:
         return ct * 6.0 * nn * dd + ci_ * 2.0 * nn * inf
 
-    if law.has_samples:
-        draws = np.array([solve_inference(form, q, target, inf, ct, ci_) for q in law.draw_dicts()])
-        est = (
-            with_interval(n, draws[:, 0], level),
-            with_interval(d, draws[:, 1], level),
-            with_interval(d / n, draws[:, 1] / draws[:, 0], level),
-        )
-        unreachable = float(np.mean(np.isnan(draws[:, 0])))
-    else:
-        est = (Estimate(n), Estimate(d), Estimate(d / n))
-        unreachable = 0.0
     return InferencePlan(
-        law=law.name,
+        law=law.label,
         target_loss=target,
         inference_tokens=inf,
         N=est[0],
@@ -164,13 +155,13 @@ def inference_aware(
         tokens_per_param=est[2],
         training_flops=6.0 * n * d,
         inference_flops=2.0 * n * inf,
-        training_only_N=n0,
-        training_only_D=d0,
+        training_only_N=float(n0),
+        training_only_D=float(d0),
         training_only_total_cost=life_cost(n0, d0),
         total_cost=life_cost(n, d),
         assumptions={
-            "law": law.describe(),
-            "objective": "train_cost*6ND + inference_cost*2N*I (Sardana & Frankle 2023, arXiv 2401.00448)",
+            "law": describe(law),
+            "objective": "train_cost*6ND + inference_cost*2N*I (Sardana, Portes, Doubov & Frankle 2024, arXiv 2401.00448)",
             "train_cost_per_flop": ct,
             "inference_cost_per_flop": ci_,
             "inference_flops_rule": "2 N FLOPs per inference token (forward pass, Kaplan et al. 2020)",

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lmscale.fit.law import Law
+from lmscale.fit.registry import loss_law
 from lmscale.plan.budget import Hardware, check_flops
-from lmscale.plan.estimate import DEFAULT_LEVEL
-from lmscale.plan.law import resolve_law
-from lmscale.plan.optimal import optimal, optimal_loss
+from lmscale.plan.optimal import optimal
+from lmscale.plan.quantity import DEFAULT_LEVEL
 
 COMPUTE_MULTIPLIERS = (1.0, 2.0, 10.0, 100.0)
 
@@ -31,15 +32,12 @@ class WhatIf:
         return {k: getattr(self, k).to_dict(orient="records") for k in ("compute", "allocation", "marginal")}
 
 
-def _marginal(law: Any, flops: float) -> tuple[float, float]:
+def _marginal(law: Law, flops: float) -> tuple[float, float]:
     """(-dL*/dC, loss drop per doubling) of the compute-optimal loss, by a centred log difference."""
-    form, p = law.form, dict(law.params)
     h = 1e-3
-    up = optimal_loss(form, p, flops * math.exp(h))
-    down = optimal_loss(form, p, flops * math.exp(-h))
-    dl_dlogc = (up - down) / (2 * h)
-    doubling = optimal_loss(form, p, flops) - optimal_loss(form, p, 2 * flops)
-    return -dl_dlogc / flops, doubling
+    budgets = flops * np.array([[math.exp(-h), math.exp(h), 1.0, 2.0]])
+    down, up, here, double = law.optimal_loss_of(law.theta(), budgets)[0]
+    return -(up - down) / (2 * h) / flops, here - double
 
 
 def what_if(
@@ -54,7 +52,7 @@ def what_if(
 
     With `hardware` that has a price, costs and loss reduction per dollar are added.
     """
-    law = resolve_law(law)
+    law = loss_law(law)
     c0 = check_flops(flops)
     price_per_flop = hardware.price_per_flop if hardware is not None else None
     base = optimal(law, c0, level=level)
@@ -88,7 +86,7 @@ def what_if(
         ("10x data, same params", n0, 10 * d0),
         ("10x compute at the optimum", *_opt_nd(law, 10 * c0)),
     ):
-        loss = float(law.loss(n, d))
+        loss = float(law.predict(N=n, D=d))
         drop = l0 - loss
         alloc_rows.append(
             {

@@ -18,13 +18,24 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
 from lmscale.errors import InputError
-from lmscale.fit import FitResult, bcrit_from_batch_sweep, exclude_warmup, fit, fit_bcrit
+from lmscale.fit import FitResult, exclude_warmup, fit, get_law
+from lmscale.fit.batch import (
+    BatchSweepResult,
+    BcritFit,
+    bcrit_from_batch_sweep,
+    bcrit_law_of_line,
+    critical_batch,
+    fit_bcrit,
+    steps_min,
+    tradeoff_fit,
+)
 from lmscale.fit.curves import log_grid
-from lmscale.fit.frontier import BatchSweepResult, BcritFit, bcrit_kaplan, fit_loglog, steps_min
-from lmscale.replicate.common import ci_text, new_figure, param_ci, pct
+from lmscale.fit.intervals import percentile_interval
+from lmscale.fit.loglog import fit_loglog
+from lmscale.replicate.common import BYTES_PER_BPE, ci_text, new_figure, param_ci, pct, sci
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult
 from lmscale.report.analysis import attempt
@@ -33,11 +44,11 @@ from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_sp
 BATCH_PRESET = "batch-size"
 CURVES_PRESET = "kaplan-cpu"
 
-# ---- Kaplan et al. 2020 (arXiv:2001.08361) -------------------------------------------------------
-K_B_STAR, K_ALPHA_B = 2e8, 0.21  # eq. 5.3, BPE tokens
-K_ALPHA_S, K_S_C = 0.76, 2.1e3  # Table 3 / eq. 1.6
-K_ALPHA_N_NS, K_N_C_NS = 0.077, 1.1e14  # Table 3
-BYTES_PER_BPE = 4.2  # WebText2: 96 GB of text in 2.29e10 BPE tokens (Kaplan §2.3)
+# ---- Kaplan et al. 2020 (arXiv:2001.08361), as shipped in lmscale.reference ----------------------
+_BCRIT, _NS = get_law("kaplan2020-bcrit"), get_law("kaplan2020-ns")
+K_B_STAR, K_ALPHA_B = _BCRIT.B_star, _BCRIT.alpha_B  # eq. 5.3, BPE tokens: 2e8, 0.21
+K_ALPHA_S, K_S_C = _NS.params["alpha_S"], _NS.params["S_c"]  # Table 3 / eq. 1.6: 0.76, 2.1e3
+K_ALPHA_N_NS, K_N_C_NS = _NS.params["alpha_N"], _NS.params["N_c"]  # Table 3: 0.077, 6.5e13
 
 # ---- Pre-stated criteria -------------------------------------------------------------------------
 N_TARGETS = 8
@@ -59,9 +70,14 @@ R2_MIN = 0.95  # L(N, S_min) explains the curve points: R² of log loss
 ALPHA_S_BAND = (K_ALPHA_S / 2, K_ALPHA_S * 2)  # a factor of 2 around 0.76
 
 
+#: Kaplan's eq. 5.3 in our units (bytes, nats/byte) under the crude 4.2 bytes/BPE-token mapping:
+#: 4.2·B*/(4.2·L)^(1/α_B) = B*_bytes/L^(1/α_B) with B*_bytes = 4.2^(1 − 1/α_B)·B*.
+KAPLAN_BCRIT_BYTES = (BYTES_PER_BPE ** (1.0 - 1.0 / K_ALPHA_B) * K_B_STAR, K_ALPHA_B)
+
+
 def kaplan_bcrit_bytes(loss: np.ndarray) -> np.ndarray:
-    """Kaplan's eq. 5.3 in our units (bytes, nats/byte) under the crude 4.2 bytes/BPE-token mapping."""
-    return BYTES_PER_BPE * bcrit_kaplan(np.asarray(loss, float) * BYTES_PER_BPE)
+    """Kaplan's B_crit(L) in bytes at a per-byte loss (see KAPLAN_BCRIT_BYTES)."""
+    return critical_batch(loss, *KAPLAN_BCRIT_BYTES)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -109,25 +125,24 @@ def choose_targets(cur: pd.DataFrame) -> tuple[np.ndarray, str]:
     return log_grid(lo, hi, N_TARGETS + 2)[1:-1][::-1], how
 
 
-def boot_bcrit(points: pd.DataFrame, targets: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """B_crit per target (n_boot, T) with runs (batch sizes) resampled with replacement.
+def boot_bcrit(points: pd.DataFrame, targets: np.ndarray, bootstrap: int, seed: int) -> np.ndarray:
+    """B_crit per target (bootstrap, T) with runs (batch sizes) resampled with replacement.
 
-    Same estimator as bcrit_from_batch_sweep: S = S_min + E_min/B by non-negative least squares on
-    relative residuals, B_crit = E_min/S_min; NaN where a resample has < 2 distinct batch sizes.
+    Same estimator as bcrit_from_batch_sweep (lmscale.fit.batch.tradeoff_fit), B_crit = E_min/S_min;
+    NaN where a resample has < 2 distinct batch sizes.
     """
     runs = points["run"].unique()
     rng = np.random.default_rng(seed)
-    out = np.full((n_boot, len(targets)), np.nan)
+    out = np.full((bootstrap, len(targets)), np.nan)
     by_target = [points[np.isclose(points["loss"], t)] for t in targets]
-    for i in range(n_boot):
+    for i in range(bootstrap):
         pick = pd.Series(rng.choice(runs, size=len(runs)), name="run")
         for j, pts in enumerate(by_target):
             sel = pick.to_frame().merge(pts, on="run")
             sel = sel[np.isfinite(sel["S"])]
             if sel["B"].nunique() < 2:
                 continue
-            s, b = sel["S"].to_numpy(float), sel["B"].to_numpy(float)
-            (s_min, e_min), _ = optimize.nnls(np.column_stack([1 / s, 1 / (b * s)]), np.ones_like(s))
+            s_min, e_min, _ = tradeoff_fit(sel["S"].to_numpy(float), sel["B"].to_numpy(float))
             if s_min > 0 and e_min > 0:
                 out[i, j] = e_min / s_min
     return out
@@ -141,14 +156,13 @@ def law_draws(targets: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.nd
         if ok.sum() >= 2 and np.ptp(targets[ok]) > 0:
             slope, intercept, _ = fit_loglog(targets[ok], row[ok])
             if slope < 0:
-                b_star[i], alpha[i] = math.exp(intercept), -1.0 / slope
+                b_star[i], alpha[i] = bcrit_law_of_line(slope, intercept)
     return b_star, alpha
 
 
 def ci(values: np.ndarray) -> tuple[float, float]:
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    return tuple(np.percentile(v, [2.5, 97.5])) if v.size >= 2 else (float("nan"), float("nan"))
+    """The percentile interval of the finite draws (NaN marks a failed resample)."""
+    return percentile_interval(np.asarray(values, float))
 
 
 def noise_at_targets(cur: pd.DataFrame, targets: np.ndarray) -> pd.DataFrame:
@@ -276,7 +290,7 @@ def finding_bcrit(
     why = ""
     if verdict != "reproduced":
         why = (
-            f"α_B differs from 0.21 by {pct(law.alpha_B / K_ALPHA_B - 1) if grows else 'sign'}"
+            f"α_B differs from {K_ALPHA_B:g} by {pct(law.alpha_B / K_ALPHA_B - 1) if grows else 'sign'}"
             + ("" if informative else f"; its 95% CI spans a factor {a_ci[1] / a_ci[0]:.3g}")
             + f" and log B_crit vs log L has R² {law.r2_log:.2f}. One model size, "
             "a narrow loss range and one constant LR for every batch size: without per-batch LR tuning the "
@@ -285,12 +299,13 @@ def finding_bcrit(
         )
     f = Finding(
         key="B_crit(L)",
-        paper="§5.1 / eq. 5.3: B_crit(L) = B*/L^(1/α_B), B* ≈ 2e8 tokens, α_B ≈ 0.21 (Figure 10), independent of N",
+        paper=f"§5.1 / eq. 5.3: B_crit(L) = B*/L^(1/α_B), B* ≈ {sci(K_B_STAR)} tokens, α_B ≈ {K_ALPHA_B:g} "
+        "(Figure 10), independent of N",
         ours=ours,
         verdict=verdict,
         criterion=(
             f"reproduced if B_crit grows as the loss falls (α_B > 0) and the 95% CI of α_B overlaps "
-            f"[{ALPHA_B_BAND[0]:.3g}, {ALPHA_B_BAND[1]:.3g}] (a factor of 2 around 0.21) and spans at most a "
+            f"[{ALPHA_B_BAND[0]:.3g}, {ALPHA_B_BAND[1]:.3g}] (a factor of 2 around {K_ALPHA_B:g}) and spans at most a "
             f"factor {ALPHA_B_CI_SPAN_MAX:g}; partly if it grows but not so; else not reproduced"
         ),
         why=why,
@@ -299,7 +314,7 @@ def finding_bcrit(
     nums = {
         "alpha_B": (law.alpha_B, *a_ci),
         "B_star_bytes": (law.B_star, *b_ci),
-        "pair_bootstrap_ci": law.ci95,
+        "pair_bootstrap_ci": law.ci,
         "r2_log": law.r2_log,
         "per_target": {
             f"{loss:.6g}": (float(t.loc[loss, "B_crit"]), *ci(boot[:, j])) for j, loss in enumerate(targets)
@@ -363,7 +378,7 @@ def finding_ns(res: FitResult, source: str) -> tuple[Finding, dict]:
     why = ""
     if verdict != "reproduced":
         why = (
-            f"α_S differs from 0.76 by {pct(a_s[0] / K_ALPHA_S - 1)}, α_N from 0.077 by "
+            f"α_S differs from {K_ALPHA_S:g} by {pct(a_s[0] / K_ALPHA_S - 1)}, α_N from {K_ALPHA_N_NS:g} by "
             f"{pct(a_n[0] / K_ALPHA_N_NS - 1)}. Our curves follow a cosine schedule over only 2.4k steps "
             "(Kaplan: 2.5e5), so late points mix LR decay with progress; S_min uses a B_crit law measured "
             "at one size and extrapolated to other losses; sizes 3e2-1e6, byte tokens."
@@ -372,7 +387,7 @@ def finding_ns(res: FitResult, source: str) -> tuple[Finding, dict]:
         key="L(N,S_min)",
         paper=(
             "§5.2 / eq. 1.6: L(N, S_min) = (N_c/N)^α_N + (S_c/S_min)^α_S fits learning curves after warmup; "
-            "Table 3: α_N = 0.077, α_S = 0.76, N_c = 1.1e14, S_c = 2.1e3"
+            f"Table 3: α_N = {K_ALPHA_N_NS:g}, α_S = {K_ALPHA_S:g}, N_c = {sci(K_N_C_NS)}, S_c = {sci(K_S_C)}"
         ),
         ours=(
             f"α_S = {ci_text(*a_s)}, α_N = {ci_text(*a_n)}, S_c = {ci_text(*s_c)}, N_c = {ci_text(*n_c)}; "
@@ -382,20 +397,13 @@ def finding_ns(res: FitResult, source: str) -> tuple[Finding, dict]:
         verdict=verdict,
         criterion=(
             f"reproduced if R²(log) ≥ {R2_MIN} and the 95% CI of α_S overlaps [{ALPHA_S_BAND[0]:.3g}, "
-            f"{ALPHA_S_BAND[1]:.3g}] (a factor of 2 around 0.76); partly if only the fit holds; else not reproduced"
+            f"{ALPHA_S_BAND[1]:.3g}] (a factor of 2 around {K_ALPHA_S:g}); partly if only the fit holds; else not reproduced"
         ),
         why=why,
         figure="batch_lns",
     )
-    nums = {
-        "alpha_S": a_s,
-        "alpha_N": a_n,
-        "S_c": s_c,
-        "N_c": n_c,
-        "r2_log": res.r2_log,
-        "bcrit_source": source,
-    }
-    return f, nums
+    estimates = {"alpha_S": a_s, "alpha_N": a_n, "S_c": s_c, "N_c": n_c}  # (estimate, low, high) each
+    return f, {**estimates, "r2_log": res.r2_log, "bcrit_source": source}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -468,7 +476,7 @@ def figure_bcrit(
 def figure_ns(table: pd.DataFrame, res: FitResult, bcrit: tuple[float, float]):
     fig, (ax,) = new_figure(1, width=6.2)
     colors = SizeColors.for_values(table["N"].to_numpy())
-    smin = steps_min(table["S"], table["B"], bcrit_kaplan(table["loss"], *bcrit))
+    smin = steps_min(table["S"], table["B"], critical_batch(table["loss"], *bcrit))
     for n in np.sort(table["N"].unique()):
         m = (table["N"] == n).to_numpy()
         c = colors(n)
@@ -496,7 +504,7 @@ def analyse_batch(ctx: Context) -> StudyResult:
     ok = sweep.table[np.isfinite(sweep.table["B_crit"]) & (sweep.table["B_crit"] > 0)]
     if len(ok) < 2:
         raise InputError(f"study {BATCH_PRESET!r}: B_crit is defined at {len(ok)} target loss(es), need >= 2")
-    law = fit_bcrit(ok, n_boot=ctx.bootstrap, seed=ctx.seed)
+    law = fit_bcrit(ok, bootstrap=ctx.bootstrap, seed=ctx.seed)
     boot = boot_bcrit(sweep.points, targets, ctx.bootstrap, ctx.seed)
     skipped: dict[str, str] = {}
     result = StudyResult(
@@ -525,7 +533,7 @@ def analyse_batch(ctx: Context) -> StudyResult:
     bcrit = (law.B_star, law.alpha_B)
     source = f"our B_crit = {law.B_star:.3g}/L^(1/{law.alpha_B:.3g})"
     if next(f for f in result.findings if f.key == "B_crit(L)").verdict != "reproduced":
-        bcrit = (BYTES_PER_BPE * K_B_STAR * BYTES_PER_BPE ** (-1 / K_ALPHA_B), K_ALPHA_B)
+        bcrit = KAPLAN_BCRIT_BYTES
         source = "Kaplan's B_crit law converted to bytes, since our B_crit(L) is not reproduced"
     ns = attempt(skipped, "L(N, S_min)", lambda: ns_table(ctx.curves(CURVES_PRESET)))
     ns_fit = attempt(skipped, "L(N, S_min) fit", lambda: fit_ns(ns, bcrit, ctx)) if ns is not None else None

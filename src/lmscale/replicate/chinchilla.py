@@ -17,7 +17,6 @@ import pandas as pd
 from lmscale.errors import InputError
 from lmscale.fit import backtest, fit
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
-from lmscale.fit.law import compute_optimal
 from lmscale.replicate.common import ci_text, new_figure, param_ci, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult
@@ -42,28 +41,28 @@ def analyse_chinchilla(ctx: Context) -> StudyResult:
     res = StudyResult("chinchilla", "Chinchilla approaches 1, 2, 3 and backtests (Hoffmann et al. 2022 §3)")
     budgets = sorted(iso["budget"].unique())
     target = float(budgets[-1]) * 10
-    a2 = approach2(iso, budget_col="budget", n_boot=ctx.bootstrap, seed=ctx.seed, target_compute=target)
+    a2 = approach2(iso, budget_col="budget", bootstrap=ctx.bootstrap, seed=ctx.seed, target_compute=target)
     # One fixed-token run per size: small runs end early in C, so the edge rule would drop the top of the
     # envelope; points a run already beat with less compute are dropped instead (approach1's default).
     a1 = approach1(
-        ctx.curves(CURVES), n_boot=ctx.bootstrap, seed=ctx.seed, target_compute=target, exclude_edges=False
+        ctx.curves(CURVES), bootstrap=ctx.bootstrap, seed=ctx.seed, target_compute=target, exclude_edges=False
     )
     law = fit(iso, "chinchilla", bootstrap=ctx.bootstrap, seed=ctx.seed, budgets=(target,))
     a3, a3_lo, a3_hi = param_ci(law, "a")
     approaches = {
-        1: (a1.a, *a1.N_opt.exponent_ci95),
-        2: (a2.a, *a2.N_opt.exponent_ci95),
+        1: (a1.a, *a1.ci["a"]),
+        2: (a2.a, *a2.ci["a"]),
         3: (a3, a3_lo, a3_hi),
     }
     res.numbers["approaches"] = {
-        "approach1": a1.to_dict(),
-        "approach2": a2.to_dict(),
+        "approach1": a1.to_dict(include_draws=False),
+        "approach2": a2.to_dict(include_draws=False),
         "approach3": {
             "params": law.params,
             "ci": law.ci,
             "derived": law.derived,
             "r2_log": law.r2_log,
-            "warnings": law.warnings,
+            "warnings": list(law.warnings),
         },
         "a": {str(k): list(v) for k, v in approaches.items()},
     }
@@ -114,11 +113,11 @@ def analyse_chinchilla(ctx: Context) -> StudyResult:
     bt3 = backtest(iso, "chinchilla", cutoff=cut, by="C", bootstrap=ctx.bootstrap, seed=ctx.seed)
     err3 = float(bt3.table["abs_rel_error"].mean())
     small = iso[iso["C"] <= cut]
-    a2_small = approach2(small, budget_col="budget", n_boot=ctx.bootstrap, seed=ctx.seed)
+    a2_small = approach2(small, budget_col="budget", bootstrap=ctx.bootstrap, seed=ctx.seed)
     top = a2.table[a2.table["C"] == budgets[-1]]
     observed = float(top["N_opt"].iloc[0]) if len(top) else float("nan")
-    predicted = float(a2_small.N_opt.predict(float(budgets[-1])))
-    lo2, hi2 = a2_small.N_opt.predict_ci95(float(budgets[-1]))
+    predicted = float(a2_small.optimal(float(budgets[-1]))[0])
+    lo2, hi2 = a2_small.N_opt.interval(float(budgets[-1]))
     err2 = abs(predicted / observed - 1) if np.isfinite(observed) else float("nan")
     res.numbers["backtests"] = {
         "approach3": {**bt3.summary(), "table": bt3.table},
@@ -199,11 +198,10 @@ def _figure_allocation(
     used2 = a2.table[a2.table["used"]]
     ax.plot(used2["C"], used2["N_opt"], "o", color="#1f77b4")
     c = np.geomspace(min(used1["C"].min(), used2["C"].min()), top * 10, 100)
-    ax.plot(c, a1.N_opt.predict(c), color="#2ca02c", label=f"approach 1: a = {a1.a:.2f}")
-    ax.plot(c, a2.N_opt.predict(c), color="#1f77b4", label=f"approach 2: a = {a2.a:.2f}")
-    n3, _ = compute_optimal(law.derived, c)
-    ax.plot(c, n3, color=FIT_COLOR, label=f"approach 3: a = {law.derived['a']:.2f}")
-    ax.plot(c, a2_small.N_opt.predict(c), color="#7f7f7f", ls=":", label="approach 2, small budgets only")
+    ax.plot(c, a1.optimal(c)[0], color="#2ca02c", label=f"approach 1: a = {a1.a:.2f}")
+    ax.plot(c, a2.optimal(c)[0], color="#1f77b4", label=f"approach 2: a = {a2.a:.2f}")
+    ax.plot(c, law.optimal(c)[0], color=FIT_COLOR, label=f"approach 3: a = {law.derived['a']:.2f}")
+    ax.plot(c, a2_small.optimal(c)[0], color="#7f7f7f", ls=":", label="approach 2, small budgets only")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("compute C = 6ND (FLOPs)")

@@ -10,7 +10,10 @@ import pandas as pd
 from lmscale.fit import FitResult, fit
 from lmscale.report.style import new_figure
 
-__all__ = ["ci_text", "fit_power", "new_figure", "param_ci", "pct", "rel_diff"]
+__all__ = ["BYTES_PER_BPE", "ci_text", "fit_power", "new_figure", "param_ci", "pct", "rel_diff", "sci"]
+
+#: WebText2: 96 GB of text in 2.29e10 BPE tokens (Kaplan et al. 2020 §2.3): our tokens are bytes.
+BYTES_PER_BPE = 4.2
 
 
 def param_ci(result: FitResult, name: str) -> tuple[float, float, float]:
@@ -26,6 +29,15 @@ def ci_text(value: float, low: float = np.nan, high: float = np.nan, digits: int
     if np.isfinite(low) and np.isfinite(high):
         return f"{v} ({low:.{digits}g}–{high:.{digits}g})"
     return v
+
+
+def sci(x: float, digits: int = 2) -> str:
+    """A published constant as papers print it: 2e8, 6.5e13, 0.21."""
+    text = f"{x:.{digits}g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def pct(x: float, digits: int = 1) -> str:

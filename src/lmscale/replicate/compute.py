@@ -17,14 +17,16 @@ import numpy as np
 import pandas as pd
 
 from lmscale.errors import InputError
-from lmscale.fit.frontier import FrontierResult, fit_frontier, percentile_ci
+from lmscale.fit import Conventions, get_law
+from lmscale.fit.frontier import FrontierResult, fit_frontier
+from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import ci_text, new_figure, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult
 from lmscale.report.style import FIT_COLOR, SizeColors
 
 PRESET = "kaplan-cpu"
-PAPER_ALPHA_C = 0.050  # Kaplan eq. 1.3, L(C_min)
+PAPER_ALPHA_C = get_law("kaplan2020-c").params["alpha_C"]  # Kaplan eq. 1.3, L(C_min): 0.050
 PAPER_A_KAPLAN = 0.73  # Kaplan eq. 1.7, N ∝ C_min^0.73
 PAPER_A_CHINCHILLA = 0.50  # Hoffmann et al. 2022, approaches 1-3: 0.50, 0.49, 0.46
 #: The frontier is a power law when the envelope's log-space R² is at least this.
@@ -61,20 +63,21 @@ def analyse_compute(ctx: Context) -> StudyResult:
     ):
         fronts[key] = fit_frontier(
             _with_convention(curves, convention, total),
-            n_boot=ctx.bootstrap,
+            bootstrap=ctx.bootstrap,
             seed=ctx.seed,
             exclude_edges=False,
+            conventions=Conventions(n="non-embedding" if total is None else "total", c=convention, data=PRESET),
         )
     f6, fx, ft = fronts["6ND"], fronts["exact"], fronts["exact_total"]
     alpha = f6.params["alpha_C"]
-    a_lo, a_hi = f6.ci95["alpha_C"]
-    res.numbers["frontier"] = {k: f.to_dict() for k, f in fronts.items()}
+    a_lo, a_hi = f6.ci["alpha_C"]
+    res.numbers["frontier"] = {k: f.to_dict(include_draws=False) for k, f in fronts.items()}
     power = f6.r2_log >= MIN_R2
     res.findings.append(
         Finding(
             "L(C_min) is a power law",
             f"the envelope of learning curves follows L = (C_c/C_min)^α_C with α_C ≈ {PAPER_ALPHA_C} (§6.1, eq. 1.3)",
-            f"α_C = {ci_text(alpha, a_lo, a_hi)} (C = 6ND), {ci_text(fx.params['alpha_C'], *fx.ci95['alpha_C'])} "
+            f"α_C = {ci_text(alpha, a_lo, a_hi)} (C = 6ND), {ci_text(fx.params['alpha_C'], *fx.ci['alpha_C'])} "
             f"(exact FLOPs); envelope R² (log) {f6.r2_log:.3f} over "
             f"{np.log10(f6.envelope['C'].max() / f6.envelope['C'].min()):.1f} decades of C",
             "reproduced" if power else "partly",
@@ -102,13 +105,13 @@ def analyse_compute(ctx: Context) -> StudyResult:
     res.numbers["allocation"] = {
         key: {
             "a": f.allocation.exponent,
-            "ci95": f.allocation.exponent_ci95,
+            "ci": f.allocation.ci["exponent"],
             "r2_log": f.allocation.r2_log,
             "points": f.allocation.n_points,
         }
         for key, f in fronts.items()
     }
-    lo6, hi6 = a6.exponent_ci95
+    lo6, hi6 = a6.ci["exponent"]
     # Where does ours sit: nearer Kaplan's 0.73 or Chinchilla's 0.50?
     nearer = (
         "Kaplan"
@@ -121,8 +124,8 @@ def analyse_compute(ctx: Context) -> StudyResult:
             "Compute-efficient N ∝ C^a",
             f"N ∝ C_min^{PAPER_A_KAPLAN} (§6.1, eq. 1.7; Chinchilla: {PAPER_A_CHINCHILLA})",
             f"a = {ci_text(a6.exponent, lo6, hi6)} with C = 6ND (non-embedding, Kaplan's convention); "
-            f"a = {ci_text(ax.exponent, *ax.exponent_ci95)} with exact FLOPs (logits and attention counted); "
-            f"a = {ci_text(at.exponent, *at.exponent_ci95)} when N also counts the embedding/output layer "
+            f"a = {ci_text(ax.exponent, *ax.ci['exponent'])} with exact FLOPs (logits and attention counted); "
+            f"a = {ci_text(at.exponent, *at.ci['exponent'])} when N also counts the embedding/output layer "
             f"(Porian et al.'s convention). Ours is nearer {nearer}'s value",
             "reproduced" if consistent else "partly",
             f"reproduced if Kaplan's {PAPER_A_KAPLAN} lies inside our 95% interval (C = 6ND, as the paper counts)",
@@ -138,9 +141,9 @@ def analyse_compute(ctx: Context) -> StudyResult:
     # The three frontiers resample the same runs in the same order (same seed, same run count), so
     # the bootstrap draws are paired and the shift has its own interval.
     shift = at.exponent - a6.exponent
-    paired = at.boot_exponents - a6.boot_exponents if len(at.boot_exponents) == len(a6.boot_exponents) else []
-    s_lo, s_hi = percentile_ci(np.asarray(paired)) if len(paired) else (float("nan"), float("nan"))
-    res.numbers["allocation"]["shift_to_porian"] = {"shift": shift, "ci95": [s_lo, s_hi]}
+    paired = at.draws[:, 0] - a6.draws[:, 0] if len(at.draws) == len(a6.draws) else np.empty(0)
+    s_lo, s_hi = percentile_interval(paired) if len(paired) else (float("nan"), float("nan"))
+    res.numbers["allocation"]["shift_to_porian"] = {"shift": shift, "ci": [s_lo, s_hi]}
     verdict = "reproduced" if s_hi < 0 else ("partly" if shift < 0 else "not reproduced")
     res.findings.append(
         Finding(
@@ -178,7 +181,7 @@ def _figure(curves: pd.DataFrame, f6: FrontierResult, fx: FrontierResult) -> Any
     env = f6.envelope
     grid = np.geomspace(env["C"].min(), env["C"].max() * 10, 100)
     axes[0].plot(
-        grid, f6.predict(grid), color=FIT_COLOR, lw=2, label=f"L(C_min), α_C = {f6.params['alpha_C']:.3f}"
+        grid, f6.predict(C=grid), color=FIT_COLOR, lw=2, label=f"L(C_min), α_C = {f6.params['alpha_C']:.3f}"
     )
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")

@@ -15,8 +15,9 @@ import pandas as pd
 from scipy import stats
 
 from lmscale.errors import InputError
-from lmscale.fit import FitResult, backtest, fit
-from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct
+from lmscale.fit import FitResult, backtest, fit, get_law
+from lmscale.fit.intervals import percentile_interval
+from lmscale.replicate.common import BYTES_PER_BPE, ci_text, fit_power, new_figure, param_ci, pct, sci
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult
 from lmscale.report.analysis import attempt
@@ -24,13 +25,13 @@ from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_sp
 
 PRESET = "data-limited"
 
-# ---- Kaplan et al. 2020 (arXiv:2001.08361) -------------------------------------------------------
-K_ALPHA_D_SINGLE, K_DC_SINGLE = 0.095, 5.4e13  # eq. 1.2 / Table 5: L(D), early-stopped, BPE tokens
-K_ALPHA_N, K_ALPHA_D = 0.076, 0.103  # Table 2: the joint L(N, D) fit of eq. 1.5 / 4.1
-K_NC, K_DC = 6.4e13, 1.8e13  # Table 2
-K_RATIO = 0.74  # α_N/α_D, eq. 4.4
+# ---- Kaplan et al. 2020 (arXiv:2001.08361), as shipped in lmscale.reference ----------------------
+_L_OF_D, _L_OF_ND = get_law("kaplan2020-d").params, get_law("kaplan2020").params
+K_ALPHA_D_SINGLE, K_DC_SINGLE = _L_OF_D["alpha_D"], _L_OF_D["D_c"]  # eq. 1.2: L(D), early-stopped: 0.095, 5.4e13
+K_ALPHA_N, K_ALPHA_D = _L_OF_ND["alpha_N"], _L_OF_ND["alpha_D"]  # Table 2, joint L(N, D) (eq. 1.5): 0.076, 0.103
+K_NC, K_DC = _L_OF_ND["N_c"], _L_OF_ND["D_c"]  # Table 2: 6.4e13, 1.8e13
+K_RATIO = round(K_ALPHA_N / K_ALPHA_D, 2)  # α_N/α_D as eq. 4.4 prints it: 0.74
 K_D2_COEF = 5e3  # eq. 4.4: δL < 2% needs D ≳ 5e3·N^0.74 (BPE tokens)
-BYTES_PER_BPE = 4.2  # WebText2: 96 GB of text in 2.29e10 BPE tokens (Kaplan §2.3)
 PENALTY = 0.02  # the 2% overfitting penalty of eq. 4.4
 
 # ---- Pre-stated criteria -------------------------------------------------------------------------
@@ -135,11 +136,11 @@ def headline_size(table: pd.DataFrame, fits: dict[float, FitResult]) -> tuple[fl
 
 
 def ratio_draws(res: FitResult) -> np.ndarray:
-    """α_N/α_D for each bootstrap draw (samples are in form-parameter order)."""
-    if res.samples is None or len(res.samples) == 0:
+    """α_N/α_D for each bootstrap draw (draws are in form-parameter order)."""
+    if res.draws is None:
         return np.empty(0)
     names = res.form.names
-    return res.samples[:, names.index("alpha_N")] / res.samples[:, names.index("alpha_D")]
+    return res.draws[:, names.index("alpha_N")] / res.draws[:, names.index("alpha_D")]
 
 
 def l_inf(params: dict[str, float], n: np.ndarray) -> np.ndarray:
@@ -166,12 +167,12 @@ def d2_table(res: FitResult, sizes: np.ndarray) -> pd.DataFrame:
     for n in sizes:
         est = float(d_at_penalty(n, p["N_c"], p["D_c"], p["alpha_N"], p["alpha_D"]))
         lo = hi = float("nan")
-        if res.samples is not None and len(res.samples) >= 2:
-            s = res.samples
+        if res.has_draws:
+            s = res.draws
             draws = d_at_penalty(n, *(s[:, names.index(k)] for k in ("N_c", "D_c", "alpha_N", "alpha_D")))
             draws = draws[np.isfinite(draws)]
             if draws.size >= 2:
-                lo, hi = np.percentile(draws, [2.5, 97.5])
+                lo, hi = percentile_interval(draws)
         kap = K_D2_COEF * n**K_RATIO
         rows.append(
             {
@@ -274,7 +275,7 @@ def finding_ld(
     why = ""
     if verdict != "reproduced":
         why = (
-            f"α_D differs from 0.095 by {pct(a / K_ALPHA_D_SINGLE - 1)}. Going from a 3e6 to a 5e6 cap lowers "
+            f"α_D differs from {K_ALPHA_D_SINGLE:g} by {pct(a / K_ALPHA_D_SINGLE - 1)}. Going from a 3e6 to a 5e6 cap lowers "
             f"the loss by {gains}: above ~1e6 distinct bytes our runs are limited by the model and by the "
             "5e6 tokens every run trains on (a fixed cosine schedule, not training to convergence as "
             "Kaplan's early-stopped L(D) assumes), so the pure power law in D, which has no N or training-"
@@ -285,13 +286,13 @@ def finding_ld(
         key="L(D)",
         paper=(
             "§4 / eq. 1.2: early-stopped loss of large models trained on D tokens follows L(D) = (D_c/D)^α_D, "
-            "α_D ≈ 0.095, D_c ≈ 5.4e13 BPE tokens (Figure 1 right)"
+            f"α_D ≈ {K_ALPHA_D_SINGLE:g}, D_c ≈ {sci(K_DC_SINGLE)} BPE tokens (Figure 1 right)"
         ),
         ours=ours,
         verdict=verdict,
         criterion=(
             f"reproduced if R²(log) ≥ {R2_MIN}, the loss falls with D, and the 95% CI of α_D overlaps "
-            f"[{ALPHA_D_BAND[0]:.3g}, {ALPHA_D_BAND[1]:.3g}] (a factor of 2 around 0.095); partly if only "
+            f"[{ALPHA_D_BAND[0]:.3g}, {ALPHA_D_BAND[1]:.3g}] (a factor of 2 around {K_ALPHA_D_SINGLE:g}); partly if only "
             "the power law holds; else not reproduced"
         ),
         why=why,
@@ -332,7 +333,7 @@ def finding_nd(res: FitResult, bt, skipped: dict[str, str]) -> tuple[Finding, di
     why = ""
     if verdict != "reproduced":
         why = (
-            f"α_N differs from 0.076 by {pct(an[0] / K_ALPHA_N - 1)}, α_D from 0.103 by "
+            f"α_N differs from {K_ALPHA_N:g} by {pct(an[0] / K_ALPHA_N - 1)}, α_D from {K_ALPHA_D:g} by "
             f"{pct(ad[0] / K_ALPHA_D - 1)}. "
             + ("The surface misses the losses (R² below the bar). " if not ok_fit else "")
             + (
@@ -347,7 +348,7 @@ def finding_nd(res: FitResult, bt, skipped: dict[str, str]) -> tuple[Finding, di
         key="L(N,D)",
         paper=(
             "§4 / eq. 1.5 (4.1): L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D fits all early-stopped runs; "
-            "Table 2: α_N = 0.076, α_D = 0.103, N_c = 6.4e13, D_c = 1.8e13"
+            f"Table 2: α_N = {K_ALPHA_N:g}, α_D = {K_ALPHA_D:g}, N_c = {sci(K_NC)}, D_c = {sci(K_DC)}"
         ),
         ours=ours,
         verdict=verdict,
@@ -375,7 +376,7 @@ def finding_ratio(res: FitResult, d2: pd.DataFrame) -> tuple[Finding, dict]:
     r = res.params["alpha_N"] / res.params["alpha_D"]
     draws = ratio_draws(res)
     draws = draws[np.isfinite(draws)]
-    lo, hi = np.percentile(draws, [2.5, 97.5]) if draws.size >= 2 else (np.nan, np.nan)
+    lo, hi = percentile_interval(draws) if draws.size >= 2 else (np.nan, np.nan)
     informative = bool(np.isfinite(lo) and lo > 0 and hi / lo <= RATIO_CI_SPAN_MAX)
     if overlaps(lo, hi, RATIO_BAND) and informative:
         verdict = "reproduced"
@@ -388,7 +389,7 @@ def finding_ratio(res: FitResult, d2: pd.DataFrame) -> tuple[Finding, dict]:
     why = ""
     if verdict != "reproduced":
         why = (
-            f"ours is {pct(r / K_RATIO - 1)} from 0.74"
+            f"ours is {pct(r / K_RATIO - 1)} from {K_RATIO:g}"
             + (
                 ""
                 if informative

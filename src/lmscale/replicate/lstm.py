@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
+from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult
@@ -167,9 +168,9 @@ def _exponent_finding(fits: dict[str, FitResult], numbers: dict) -> Finding:
 
 
 def _alpha_draws(fit: FitResult) -> np.ndarray:
-    if fit.samples is None or len(fit.samples) == 0:
+    if fit.draws is None:
         return np.empty(0)
-    d = np.asarray(fit.samples)[:, fit.form.index("alpha_N")]
+    d = fit.draws[:, fit.form.index("alpha_N")]
     return d[np.isfinite(d)]
 
 
@@ -211,7 +212,7 @@ def _position_stats(g: np.ndarray, lstm: np.ndarray, ctx: Context) -> dict:
     for _ in range(ctx.bootstrap):
         e, la = rng.choice(early, EARLY), rng.choice(late, LATE)
         diffs.append((g[e].mean() - g[la].mean()) - (lstm[e].mean() - lstm[la].mean()))
-    lo, hi = np.percentile(diffs, [2.5, 97.5]) if diffs else (np.nan, np.nan)
+    lo, hi = percentile_interval(diffs) if diffs else (np.nan, np.nan)
     out = {
         "gpt_early": float(g[early].mean()),
         "gpt_late": float(g[late].mean()),

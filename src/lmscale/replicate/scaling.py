@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 
 from lmscale.errors import InputError
-from lmscale.fit import backtest
-from lmscale.fit.frontier import fit_loglog
+from lmscale.fit import backtest, get_law
+from lmscale.fit.loglog import fit_loglog
 from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult
 from lmscale.report.style import FIT_COLOR, SizeColors
 
 PRESET = "kaplan-cpu"
-PAPER_ALPHA_N = 0.076  # Kaplan et al. 2020 eq. 1.1 / Table 5
+PAPER_ALPHA_N = get_law("kaplan2020-n").params["alpha_N"]  # Kaplan et al. 2020 eq. 1.1 / Table 5: 0.076
 #: A power law "holds" when the worst log residual stays under this (3% in loss).
 MAX_POWER_LAW_RESIDUAL = 0.03
 #: Embedding counts "break the trend" when the log-residual RMS in N_total is this much larger.
@@ -205,7 +205,7 @@ def _figure_l_of_n(runs: pd.DataFrame, law: Any, law_e: Any, bt: Any) -> Any:
     grid = np.geomspace(n.min() / 2, n.max() * 3, 200)
     ax.scatter(n, runs["loss"], color="k", zorder=3, label="final held-out loss")
     ax.plot(grid, law.predict(N=grid), color=FIT_COLOR, label=f"(N_c/N)^α, α = {law.params['alpha_N']:.3f}")
-    if law.samples is not None and len(law.samples):
+    if law.draws is not None:
         lo, hi = law.interval(N=grid)
         ax.fill_between(grid, lo, hi, color=FIT_COLOR, alpha=0.15, lw=0)
     ax.plot(

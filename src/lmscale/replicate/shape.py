@@ -17,6 +17,7 @@ import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
+from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import fit_power, new_figure, param_ci
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult
@@ -72,8 +73,8 @@ def _correction(ctx: Context) -> Correction:
         )
     alpha = float(res.params["alpha_N"])
     draws = np.empty(0)
-    if res.samples is not None and len(res.samples):
-        draws = np.asarray(res.samples)[:, res.form.index("alpha_N")]
+    if res.draws is not None:
+        draws = res.draws[:, res.form.index("alpha_N")]
     note = (
         f"losses moved to N = 1e5 as L·(N/1e5)^α_N with α_N = {alpha:.3g} fitted on "
         f"{SCALING_STUDY!r} ({len(runs)} sizes)"
@@ -122,7 +123,7 @@ def _group_table(g: pd.DataFrame, corr: Correction, se: pd.Series, ctx: Context)
     alphas = rng.choice(alphas, size=b)
     noisy = loss[None, :] + rng.normal(size=(b, len(loss))) * se.loc[g.index].to_numpy(float)[None, :]
     draws = _increase(noisy * (n[None, :] / N_COMMON) ** alphas[:, None])
-    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0) if ctx.bootstrap else (inc * np.nan, inc * np.nan)
+    lo, hi = percentile_interval(draws) if ctx.bootstrap else (inc * np.nan, inc * np.nan)
     out = g[["run", "label", "n_layer", "d_model", "n_head", "d_ff", "aspect", "ff_ratio", "head_dim", "N"]]
     return out.assign(
         loss=loss, loss_at_1e5=corrected, increase_pct=inc, increase_lo=lo, increase_hi=hi

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lmscale.errors import InputError
+from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import ci_text, new_figure
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult
@@ -94,7 +95,7 @@ def _bootstrap_line(df: pd.DataFrame, ctx: Context) -> np.ndarray:
 def _ci(draws: np.ndarray) -> tuple[float, float]:
     if len(draws) < 2:
         return float("nan"), float("nan")
-    lo, hi = np.percentile(draws, [2.5, 97.5])
+    lo, hi = percentile_interval(draws)
     return float(lo), float(hi)
 
 

@@ -16,8 +16,9 @@ import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.fit import Backtest, FitResult, backtest, fit
+from lmscale.fit.batch import BatchSweepResult, bcrit_from_batch_sweep
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
-from lmscale.fit.frontier import BatchSweepResult, FrontierResult, bcrit_from_batch_sweep, fit_frontier
+from lmscale.fit.frontier import FrontierResult, fit_frontier
 from lmscale.report.data import ReportInput
 
 T = TypeVar("T")
@@ -137,19 +138,30 @@ def analyse(
     target = float(target_flops) if target_flops is not None else DEFAULT_TARGET_FACTOR * c_max
     a = Analysis(data, target, target_flops is None, int(bootstrap))
     sk = a.skipped
+    conv = data.conventions  # what N and C count, recorded on every fit
     if len(runs) == 0:
         sk["all fits"] = "no completed runs with a final loss"
         return a
     a.main = attempt(
         sk,
         "L(N, D) fit",
-        lambda: fit(runs, "chinchilla", bootstrap=bootstrap, seed=seed, budgets=(target,), name="this study"),
+        lambda: fit(
+            runs,
+            "chinchilla",
+            bootstrap=bootstrap,
+            seed=seed,
+            budgets=(target,),
+            name="this study",
+            conventions=conv,
+        ),
     )
     for x in ("N", "D", "C"):
         pts = envelope(runs, x)
         a.single_points[x] = pts
         res = attempt(
-            sk, f"L({x}) fit", lambda pts=pts, x=x: fit(pts, "power", x=x, bootstrap=bootstrap, seed=seed)
+            sk,
+            f"L({x}) fit",
+            lambda pts=pts, x=x: fit(pts, "power", x=x, bootstrap=bootstrap, seed=seed, conventions=conv),
         )
         if res is not None:
             a.single[x] = res
@@ -163,18 +175,29 @@ def analyse(
     a.approach2 = attempt(
         sk,
         "IsoFLOP profiles",
-        lambda: approach2(runs, budgets=isoflop_budgets, n_boot=bootstrap, seed=seed, target_compute=target),
+        lambda: approach2(
+            runs,
+            budgets=isoflop_budgets,
+            bootstrap=bootstrap,
+            seed=seed,
+            target_compute=target,
+            conventions=conv,
+        ),
     )
     if data.curves is None:
         sk["learning curves"] = "the input has no learning curves (pass curves / --curves, or a store study)"
     else:
         a.frontier = attempt(
-            sk, "compute-efficient frontier", lambda: fit_frontier(data.curves, n_boot=bootstrap, seed=seed)
+            sk,
+            "compute-efficient frontier",
+            lambda: fit_frontier(data.curves, bootstrap=bootstrap, seed=seed, conventions=conv),
         )
         a.approach1 = attempt(
             sk,
             "approach 1",
-            lambda: approach1(data.curves, n_boot=bootstrap, seed=seed, target_compute=target),
+            lambda: approach1(
+                data.curves, bootstrap=bootstrap, seed=seed, target_compute=target, conventions=conv
+            ),
         )
     if a.main is not None:
         from lmscale.plan import optimal, what_if

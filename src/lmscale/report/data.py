@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 from lmscale.errors import InputError
+from lmscale.fit.law import Conventions
+from lmscale.store.tables import load_study as load_study_tables
+from lmscale.store.tables import numeric_column, read_table
 
 #: Statuses that count as a finished run with a usable final loss.
 OK_STATUSES = ("completed", "ok", "")
@@ -24,7 +27,8 @@ class ReportInput:
 
     runs: final points (run, N, D, C, loss, ...); curves: long format (run, N, tokens, C, loss, ...);
     failed: runs left out, with a ``reason``; evals: (run, eval_set, loss) final loss per eval set;
-    position_loss: (run, eval_set, position, loss); convention: how N and C were counted.
+    position_loss: (run, eval_set, position, loss); convention: how N and C were counted, in words;
+    conventions: the same for the fits (lmscale.fit.Conventions: unknown for a table of runs).
     """
 
     runs: pd.DataFrame
@@ -34,17 +38,7 @@ class ReportInput:
     position_loss: pd.DataFrame | None = None
     convention: list[str] = field(default_factory=list)
     source: str = ""
-
-
-def _numeric(df: pd.DataFrame, col: str, where: str) -> pd.Series:
-    values = pd.to_numeric(df[col], errors="coerce")
-    bad = df[col].notna() & values.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-        raise InputError(
-            f"{where}: column {col!r} is not numeric at data row {row} ({df[col][bad].iloc[0]!r})"
-        )
-    return values.astype(float)
+    conventions: Conventions = field(default_factory=lambda: Conventions(n="unknown", c="unknown"))
 
 
 def prepare_runs(runs: pd.DataFrame, where: str = "runs") -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -76,7 +70,7 @@ def prepare_runs(runs: pd.DataFrame, where: str = "runs") -> tuple[pd.DataFrame,
     df["run"] = df["run"].astype(str)
     for col in ("N", "D", "C", "loss"):
         if col in df.columns:
-            df[col] = _numeric(df, col, where)
+            df[col] = numeric_column(df, col, where)
     notes: list[str] = []
     if "C" not in df.columns:
         df["C"] = 6.0 * df["N"] * df["D"]
@@ -123,7 +117,7 @@ def prepare_curves(
         )
     df["run"] = df["run"].astype(str)
     for col in ("N", "tokens", "loss", *(["C"] if "C" in df.columns else [])):
-        df[col] = _numeric(df, col, where)
+        df[col] = numeric_column(df, col, where)
     if "C" not in df.columns:
         df["C"] = 6.0 * df["N"] * df["tokens"]
     keep = df["run"].isin(set(runs["run"])) if "run" in runs.columns and len(runs) else True
@@ -142,25 +136,12 @@ def from_frames(
     )
 
 
-def _read_table(path: Path, what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{what} {path}: no such file")
-    try:
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{what} {path}: cannot read as a table ({msg})") from None
-
-
 def load_runs_csv(runs: str | Path, curves: str | Path | None = None) -> ReportInput:
     """A runs CSV/TSV/Parquet (one row per run) and optionally a long-format curves file."""
     runs_p = Path(runs)
-    df = _read_table(runs_p, "--runs")
-    cur = _read_table(Path(curves), "--curves") if curves is not None else None
-    out = from_frames(df, cur, source=str(runs_p))
-    return out
+    df = read_table(runs_p, "--runs")
+    cur = read_table(curves, "--curves") if curves is not None else None
+    return from_frames(df, cur, source=str(runs_p))
 
 
 def load_reference(name: str = "epoch2024") -> ReportInput:
@@ -176,6 +157,7 @@ def load_reference(name: str = "epoch2024") -> ReportInput:
     dropped = ~df.set_index(["N", "C"]).index.isin(kept.set_index(["N", "C"]).index)
     df["status"] = np.where(dropped, "outlier (Epoch drop the highest-loss points)", "completed")
     out = from_frames(df, None, source="epoch2024 (Besiroglu et al. 2024, from Hoffmann et al. 2022 Fig. 4)")
+    out.conventions = Conventions(n="total", c="6ND", data="epoch2024")
     out.convention = [
         "N = total parameters as plotted in Hoffmann et al. Figure 4; C = training FLOPs from the same figure; "
         "D = C/(6·N)",
@@ -198,20 +180,8 @@ def batch_tokens(runs: pd.DataFrame) -> pd.Series | None:
 
 def load_study(study: str, store: str | Path | None = None) -> ReportInput:
     """A study from the run store: finished runs, their learning curves, evals and per-position loss."""
-    from lmscale.store import Store, default_store_path
-
-    path = Path(store) if store is not None else default_store_path()
-    if not path.is_file():
-        raise InputError(f"--store {path}: no such store file")
-    with Store(path, readonly=True) as st:
-        all_runs = st.runs(study=study)
-        if all_runs.empty:
-            names = ", ".join(st.studies()["name"].astype(str)) or "none"
-            raise InputError(f"--study {study!r}: no such study (or no runs) in {path}; studies: {names}")
-        table = st.fit_table(study=study)
-        curves = st.curves(study=study)
-        evals = st.evals(study=study)
-        pos = st.position_loss(study=study)
+    st = load_study_tables(study, store)
+    table, all_runs = st.finals, st.runs
     done = set(table["run"]) if len(table) else set()
     not_done = all_runs[~all_runs["id"].isin(done)]
     failed = pd.DataFrame(
@@ -234,10 +204,8 @@ def load_study(study: str, store: str | Path | None = None) -> ReportInput:
         "(the store also keeps the exact and Kaplan counts: columns C_exact, C_kaplan)"
     ]
     cur = None
-    if len(curves):
-        cur = curves.rename(columns={"run_id": "run"})
-        if "flops_6n" in cur.columns and cur["flops_6n"].notna().all():
-            cur["C"] = cur["flops_6n"]
+    if len(st.curves):
+        cur = st.curves
         bt = batch_tokens(ok)
         if bt is not None:
             cur["batch_tokens"] = cur["run"].map(bt)
@@ -246,8 +214,9 @@ def load_study(study: str, store: str | Path | None = None) -> ReportInput:
         runs=ok,
         curves=cur,
         failed=failed.reset_index(drop=True),
-        evals=evals.rename(columns={"run_id": "run"}) if len(evals) else None,
-        position_loss=pos.rename(columns={"run_id": "run"}) if len(pos) else None,
+        evals=st.evals if len(st.evals) else None,
+        position_loss=st.position_loss if len(st.position_loss) else None,
         convention=notes,
-        source=f"study {study} ({path})",
+        source=f"study {study} ({st.path})",
+        conventions=Conventions(n=st.n, c=st.c, data=f"study {study}"),
     )

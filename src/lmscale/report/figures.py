@@ -13,7 +13,7 @@ from matplotlib.ticker import FuncFormatter
 
 from lmscale.errors import InputError
 from lmscale.fit import get_law
-from lmscale.fit.law import compute_optimal
+from lmscale.fit.intervals import percentile_interval
 from lmscale.report.analysis import Analysis
 from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span, new_figure
 from lmscale.report.summary import fmt
@@ -52,8 +52,7 @@ def _loglog(ax, xlabel: str, ylabel: str = "loss (nats/token)") -> None:
 
 
 def _band(ax, x, draws: np.ndarray, color: str, label: str | None = None, level: float = 0.95) -> None:
-    tail = 50 * (1 - level)
-    lo, hi = np.nanpercentile(draws, [tail, 100 - tail], axis=0)
+    lo, hi = percentile_interval(draws, level)
     ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0, label=label)
 
 
@@ -77,15 +76,15 @@ def learning_curves(a: Analysis) -> FigureSpec:
         env = fr.envelope[fr.envelope["used"]]
         ax_c.plot(env["C"], env["loss"], "k.", ms=4, label="compute-efficient frontier")
         cg = log_span(env["C"])
-        p = fr.params
-        ax_c.plot(
-            cg, fr.predict(cg), "--", color=FIT_COLOR, lw=1.6, label=f"L(C_min) = (C_c/C)^{p['alpha_C']:.3f}"
-        )
+        alpha = fr.alpha_C
+        ax_c.plot(cg, fr.predict(C=cg), "--", color=FIT_COLOR, lw=1.6, label=f"L(C_min) = (C_c/C)^{alpha:.3f}")
         ax_c.legend(fontsize=8, loc="upper right")
+        lo, hi = fr.ci.get("alpha_C", (np.nan, np.nan))
+        kaplan = get_law("kaplan2020-c").params["alpha_C"]
         caption += (
             f" Right: the lower envelope of all curves (black, {len(env)} grid points where an interior size "
-            f"attains it) and its fit L(C_min) = (C_c/C)^α_C with α_C = {p['alpha_C']:.3f} "
-            f"(95% CI {fr.ci95['alpha_C'][0]:.3f}–{fr.ci95['alpha_C'][1]:.3f}; Kaplan: 0.050)."
+            f"attains it) and its fit L(C_min) = (C_c/C)^α_C with α_C = {alpha:.3f} "
+            f"(95% CI {lo:.3f}–{hi:.3f}; Kaplan: {kaplan:.3f})."
         )
         data = pd.concat([data, env[["C", "loss"]].assign(run="frontier")], ignore_index=True)
     col.colorbar(fig, [ax_t, ax_c])
@@ -244,30 +243,25 @@ def optimal_allocation(a: Analysis) -> FigureSpec:
         ax_n.plot(grid, n, color=FIT_COLOR, lw=1.8, label="approach 3 (L(N, D) fit)")
         ax_d.plot(grid, d, color=FIT_COLOR, lw=1.8, label="approach 3 (L(N, D) fit)")
         out["N_opt_a3"], out["D_opt_a3"] = n, d
-        if res.samples is not None and len(res.samples) > 1:
-            der = res.form.derived({nm: res.samples[:, i] for i, nm in enumerate(res.form.names)})
-            der = {k: np.asarray(der[k])[:, None] for k in ("G", "a", "b")}
-            bn, bd = compute_optimal(der, grid[None, :])
-            _band(ax_n, grid, bn, FIT_COLOR, "95% CI")
-            _band(ax_d, grid, bd, FIT_COLOR, "95% CI")
+        if res.has_draws:
+            bn, bd = res.optimal_of(res.theta_draws(), grid[None, :])
+            _band(ax_n, grid, bn, FIT_COLOR, "95% CI", res.level)
+            _band(ax_d, grid, bd, FIT_COLOR, "95% CI", res.level)
             for k, v in (("N", bn), ("D", bd)):
-                lo, hi = np.nanpercentile(v, [2.5, 97.5], axis=0)
-                out[f"{k}_opt_a3_low"], out[f"{k}_opt_a3_high"] = lo, hi
+                out[f"{k}_opt_a3_low"], out[f"{k}_opt_a3_high"] = percentile_interval(v, res.level)
     for co, colr, lab in ((co2, "#1f77b4", "approach 2"), (co1, "#2ca02c", "approach 1")):
         if co is None:
             continue
         used = co.table[co.table["used"]]
         ax_n.plot(used["C"], used["N_opt"], "o", color=colr, ms=5, label=f"{lab} minima")
         ax_d.plot(used["C"], used["D_opt"], "o", color=colr, ms=5)
-        ax_n.plot(grid, co.N_opt.predict(grid), "--", color=colr, lw=1.2, label=f"{lab}: N ∝ C^{co.a:.2f}")
-        ax_d.plot(grid, co.D_opt.predict(grid), "--", color=colr, lw=1.2, label=f"{lab}: D ∝ C^{co.b:.2f}")
-        for law, ax, k in ((co.N_opt, ax_n, "N"), (co.D_opt, ax_d, "D")):
-            if law.boot_exponents.size > 1:
-                draws = np.exp(
-                    law.boot_log_coefs[:, None] + law.boot_exponents[:, None] * np.log(grid)[None, :]
-                )
-                _band(ax, grid, draws, colr)
-            out[f"{k}_opt_{lab.replace(' ', '')}"] = law.predict(grid)
+        n_opt, d_opt = co.optimal(grid)
+        ax_n.plot(grid, n_opt, "--", color=colr, lw=1.2, label=f"{lab}: N ∝ C^{co.a:.2f}")
+        ax_d.plot(grid, d_opt, "--", color=colr, lw=1.2, label=f"{lab}: D ∝ C^{co.b:.2f}")
+        if co.N_opt.n_draws > 1:
+            for ax, draws in zip((ax_n, ax_d), co.optimal_draws(grid), strict=True):
+                _band(ax, grid, draws, colr, level=co.level)
+        out[f"N_opt_{lab.replace(' ', '')}"], out[f"D_opt_{lab.replace(' ', '')}"] = n_opt, d_opt
     al = a.allocation
     if al is not None:
         for ax, est in ((ax_n, al.N_opt), (ax_d, al.D_opt)):
@@ -368,10 +362,14 @@ def critical_batch(a: Analysis) -> FigureSpec:
     ax.plot(t["loss"], t["B_crit"], "o", color="k", label="B_crit = E_min/S_min")
     caption = "Critical batch size per target loss from runs that differ only in batch size (Kaplan et al. 2020, §5.1)."
     try:
-        f = bs.fit_bcrit(n_boot=a.bootstrap)
+        f = bs.fit_bcrit(bootstrap=a.bootstrap)
         g = log_span(t["loss"])
         ax.plot(g, f.predict(g), color=FIT_COLOR, label=f"B*/L^(1/{f.alpha_B:.3g})")
-        caption += f" Fit: B* = {f.B_star:.3g} tokens, α_B = {f.alpha_B:.3g} (Kaplan: 2e8, 0.21)."
+        kaplan = get_law("kaplan2020-bcrit")
+        caption += (
+            f" Fit: B* = {f.B_star:.3g} tokens, α_B = {f.alpha_B:.3g} "
+            f"(Kaplan: {kaplan.B_star:.3g}, {kaplan.alpha_B:.3g})."
+        )
     except InputError as exc:
         caption += f" No fit: {exc}."
     _loglog(ax, "loss", "B_crit (tokens)")

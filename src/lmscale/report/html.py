@@ -66,12 +66,12 @@ def _table(df: pd.DataFrame, left: tuple[str, ...] = ()) -> str:
 
 
 def fit_table(a: Analysis) -> pd.DataFrame:
-    """One row per fitted quantity: fit, quantity, value, 95% CI low/high."""
+    """One row per fitted quantity: fit, quantity, value, confidence interval low/high (95% unless set)."""
     rows: list[dict] = []
 
     def add(fit: str, name: str, value: float, ci: tuple[float, float] | None) -> None:
         lo, hi = ci if ci else (np.nan, np.nan)
-        rows.append({"fit": fit, "quantity": name, "value": value, "ci95_low": lo, "ci95_high": hi})
+        rows.append({"fit": fit, "quantity": name, "value": value, "ci_low": lo, "ci_high": hi})
 
     if a.main is not None:
         label = f"L(N,D) chinchilla, {a.main.n_points} runs"
@@ -84,21 +84,17 @@ def fit_table(a: Analysis) -> pd.DataFrame:
         label = f"L({x}) power, {r.n_points} envelope runs"
         for k, v in r.params.items():
             add(label, k, v, r.ci.get(k))
-    if a.frontier is not None:
-        for k, v in a.frontier.params.items():
-            add("L(C_min) frontier", k, v, a.frontier.ci95.get(k))
-        add(
-            "L(C_min) frontier",
-            "N ∝ C^a: a",
-            a.frontier.allocation.exponent,
-            a.frontier.allocation.exponent_ci95,
-        )
+    fr = a.frontier
+    if fr is not None:
+        for k, v in {**fr.params, **fr.derived}.items():
+            add("L(C_min) frontier", k, v, fr.ci.get(k))
+        add("L(C_min) frontier", "N ∝ C^a: a", fr.allocation.exponent, fr.allocation.ci["exponent"])
     for co in (a.approach1, a.approach2):
         if co is not None:
             label = f"approach {co.approach}"
-            add(label, "a (N_opt ∝ C^a)", co.a, co.N_opt.exponent_ci95)
-            add(label, "b (D_opt ∝ C^b)", co.b, co.D_opt.exponent_ci95)
-    return pd.DataFrame(rows, columns=["fit", "quantity", "value", "ci95_low", "ci95_high"])
+            add(label, "a (N_opt ∝ C^a)", co.a, co.ci["a"])
+            add(label, "b (D_opt ∝ C^b)", co.b, co.ci["b"])
+    return pd.DataFrame(rows, columns=["fit", "quantity", "value", "ci_low", "ci_high"])
 
 
 def render_html(
@@ -155,7 +151,7 @@ def render_html(
     if a.main is not None:
         notes += [str(n) for n in a.main.settings.get("notes", [])]
     if a.frontier is not None:
-        notes.append(f"Learning curves: C convention {a.frontier.C_convention}.")
+        notes.append(f"Learning curves: C convention {a.frontier.warmup.C_convention}.")
     parts += [f"<li>{escape(n)}</li>" for n in notes]
     parts.append("</ul></section>")
 

@@ -118,7 +118,7 @@ def _prediction(a: Analysis, s: Summary) -> None:
     else:
         sent += " (no interval: the fit has no bootstrap resamples)."
     s.add(sec, sent)
-    if res.samples is not None and len(res.samples) > 1:
+    if res.has_draws:
         lo, hi = res.interval("prediction", N=al.N_opt.value, D=al.D_opt.value)
         s.facts["loss_target_pi"] = (float(lo), float(hi))
         s.add(

@@ -14,13 +14,15 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 
+from lmscale import processes
 from lmscale.errors import InputError
 from lmscale.jsonsafe import plain
 from lmscale.paths import home
@@ -45,10 +47,60 @@ RUN_STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
 FINISHED = ("completed", "diverged")
 
 
+#: The meta key under which a running sweep driver records itself (see Store.claim_driver).
+DRIVER_KEY = "driver"
+
+
+class StoreWriteError(InputError):
+    """The store could not be written (read-only, full disk, damaged, locked); the transaction was
+    rolled back, so the file holds what it held before."""
+
+
 def default_store_path() -> Path:
     """$LMSCALE_STORE, else home()/lmscale.db."""
     env = os.environ.get("LMSCALE_STORE")
-    return Path(env).expanduser() if env else home() / "lmscale.db"
+    if env:
+        return Path(env).expanduser()
+    try:
+        return home() / "lmscale.db"
+    except OSError as exc:  # LMSCALE_HOME names a file, or a folder that cannot be created
+        where = os.environ.get("LMSCALE_HOME") or "~/.cache/lmscale"
+        why = _first_missing_folder(Path(where).expanduser()) if isinstance(exc, FileExistsError) else exc.strerror
+        raise InputError(f"LMSCALE_HOME={where}: not a usable folder ({why or exc})") from None
+
+
+def _uri(path: Path, **params: str) -> str:
+    """A file: URI for sqlite3 (percent-encoded: a name with ?, # or % stays a name)."""
+    return path.resolve().as_uri() + ("?" + urlencode(params) if params else "")
+
+
+def _write_problem(path: Path, exc: sqlite3.Error) -> str:
+    """One line saying why a write to the store failed, for a rolled-back transaction."""
+    text = str(exc)
+    low = text.lower()
+    if ("readonly" in low or "unable to open" in low) and not os.access(path.parent, os.W_OK):
+        what = f"the store's folder {path.parent} is read-only"
+    elif "readonly" in low or "read-only" in low:
+        what = "the store is read-only"
+    elif "full" in low:
+        what = "the disk is full"
+    elif "unable to open" in low:
+        what = "cannot open the store for writing (is its folder read-only?)"
+    elif "locked" in low or "busy" in low:
+        what = "another process kept the store locked for 30 s"
+    elif "malformed" in low or "not a database" in low:
+        what = "the store is damaged"
+    else:
+        what = "cannot write to the store"
+    return f"{path}: {what} (sqlite: {text}); nothing was written"
+
+
+def _first_missing_folder(folder: Path) -> str:
+    """Why `folder` cannot be created: the ancestor that is a file, or the OS's reason."""
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            return f"{parent} is a file, not a folder" if not parent.is_dir() else f"{parent} is not writable"
+    return f"{folder} cannot be created"
 
 
 @dataclass
@@ -145,27 +197,80 @@ class Store:
         if readonly:
             if version is None:
                 raise InputError(f"{self.path}: no lmscale store there")
-            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            self._conn = self._connect_readonly()
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate(version or 0)
+            self._conn = self._connect_writer(version)
         self._conn.execute("PRAGMA foreign_keys=ON")
 
     # -- opening ---------------------------------------------------------------------------
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """A read-only connection. A WAL store in a folder this user cannot write has no -shm
+        file to share, so SQLite refuses the plain read-only open; it is then opened immutable
+        (nobody can be writing it: a writer would need that folder too)."""
+        if not os.access(self.path, os.R_OK):
+            raise InputError(f"{self.path}: cannot read the store (permission denied)")
+        conn = sqlite3.connect(_uri(self.path, mode="ro"), uri=True, timeout=30)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "unable to open" not in str(exc) and "readonly" not in str(exc):
+                raise
+        return sqlite3.connect(_uri(self.path, mode="ro", immutable="1"), uri=True, timeout=30)
+
+    def _connect_writer(self, version: int | None) -> sqlite3.Connection:
+        """A read-write connection, migrated to this schema; refuses in one line, before writing
+        anything, a store (or folder) that cannot be written."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = (
+                _first_missing_folder(self.path.parent)
+                if isinstance(exc, FileExistsError | NotADirectoryError)
+                else exc.strerror
+            )
+            raise InputError(f"{self.path}: cannot create the store's folder ({why})") from None
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise StoreWriteError(_write_problem(self.path, exc)) from None
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # Take (and drop) the write lock: a read-only file or folder fails here, not mid-sweep.
+            conn.execute("BEGIN IMMEDIATE")
+            conn.rollback()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreWriteError(_write_problem(self.path, exc)) from None
+        self._conn = conn
+        self._migrate(version or 0)
+        return conn
+
+    def _damaged(self, exc: BaseException | str) -> InputError:
+        why = " ".join(str(exc).replace("*** in database main ***", "").split())
+        return InputError(
+            f"{self.path}: the store is damaged (sqlite: {why}); nothing was written (`sqlite3 {self.path} "
+            ".recover` may save what is left)"
+        )
+
     def _inspect(self) -> int | None:
-        """Schema version of an existing store, None for a missing/empty file. Reads only."""
+        """Schema version of an existing store, None for a missing/empty file. Reads only; a store
+        that fails SQLite's integrity check is refused before anyone writes to it."""
         if not self.path.exists() or (self.path.is_file() and self.path.stat().st_size == 0):
             return None
         if not self.path.is_file():
             raise InputError(f"{self.path}: not an lmscale store (not a file)")
-        with open(self.path, "rb") as fh:
-            if fh.read(16) != _SQLITE_MAGIC:
-                raise InputError(f"{self.path}: not an lmscale store (not an SQLite database)")
         try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            with open(self.path, "rb") as fh:
+                magic = fh.read(16)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read the store ({exc.strerror})") from None
+        if magic != _SQLITE_MAGIC:
+            raise InputError(f"{self.path}: not an lmscale store (not an SQLite database)")
+        try:
+            conn = self._connect_readonly()
             try:
                 tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 if not tables:
@@ -175,10 +280,14 @@ class Store:
                         f"{self.path}: not an lmscale store (an SQLite file without lmscale tables)"
                     )
                 meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                # quick_check reads every page: O(file size), about a second per GB
+                problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
             finally:
                 conn.close()
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"{self.path}: not an lmscale store ({exc})") from None
+        except sqlite3.DatabaseError as exc:  # the SQLite header is there: a damaged file
+            raise self._damaged(exc) from None
+        if problem != "ok":
+            raise self._damaged(problem)
         if meta.get("app") != APP_NAME:
             raise InputError(f"{self.path}: not an lmscale store (meta.app is {meta.get('app')!r})")
         try:
@@ -205,16 +314,25 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: all or nothing, committed on exit."""
+        """One IMMEDIATE transaction: all or nothing, committed on exit. SQLite's own failures
+        (read-only, disk full, damaged, locked) roll back and become one StoreWriteError line."""
         if self.readonly:
             raise InputError(f"{self.path}: store opened read-only")
-        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.rollback()
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.rollback()
+                raise
+            self._conn.commit()
+        except sqlite3.IntegrityError:  # a broken invariant of lmscale itself: keep the traceback
             raise
-        self._conn.commit()
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self._conn.rollback()
+            raise StoreWriteError(_write_problem(self.path, exc)) from None
 
     def close(self) -> None:
         self._conn.close()
@@ -227,8 +345,7 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0])
+        return int(self._rows("SELECT value FROM meta WHERE key='schema_version'")[0][0])
 
     def run_dir(self, run_id: str) -> Path:
         """Stable per-run folder (checkpoints) next to the store: a rerun resumes from it."""
@@ -358,9 +475,92 @@ class Store:
             )
             return int(cur.lastrowid or 0)
 
+    # -- deleting --------------------------------------------------------------------------
+    def resolve_ids(self, run_ids: Iterable[str]) -> list[str]:
+        """Full run ids for ids or unique prefixes; InputError naming the first unknown one."""
+        return [self.run(rid)["id"] for rid in dict.fromkeys(run_ids)]
+
+    def delete(self, run_ids: Iterable[str] = (), study: str | None = None) -> dict[str, Any]:
+        """Delete runs with every row they own (curves, evals, position losses, study links), and
+        with `study`: the study, its fits and its runs that no other study shares (a shared run
+        only leaves this study). One transaction: all of it or nothing. Returns the deleted run
+        ids ("ids") and counts ("runs", "studies", "fits")."""
+        ids = list(dict.fromkeys(run_ids))
+        with self._tx() as conn:
+            studies = fits = 0
+            if study is not None:
+                own = conn.execute(
+                    "SELECT run_id FROM study_runs WHERE study=? AND run_id NOT IN "
+                    "(SELECT run_id FROM study_runs WHERE study<>?)",
+                    (study, study),
+                ).fetchall()
+                ids += [r[0] for r in own if r[0] not in ids]
+                conn.execute("DELETE FROM study_runs WHERE study=?", (study,))
+                fits = conn.execute("DELETE FROM fits WHERE study=?", (study,)).rowcount
+                studies = conn.execute("DELETE FROM studies WHERE name=?", (study,)).rowcount
+            runs = 0
+            for lo in range(0, len(ids), 500):
+                chunk = ids[lo : lo + 500]
+                marks = ",".join("?" * len(chunk))
+                for table in ("curves", "curve_evals", "evals", "position_loss", "study_runs"):
+                    conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", chunk)
+                runs += conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk).rowcount
+        return {"ids": ids, "runs": runs, "studies": studies, "fits": fits}
+
+    # -- the driver's claim ------------------------------------------------------------------
+    def driver(self) -> dict[str, Any] | None:
+        """The sweep driver running on this store (host, pid, since), None when there is none.
+
+        The claim is a row of the store itself, so every path to the file (a symlink, another
+        spelling, a hard link) sees the same one and there is no lock file to lose."""
+        rows = self._rows("SELECT value FROM meta WHERE key=?", (DRIVER_KEY,))
+        try:
+            owner = json.loads(rows[0][0]) if rows else None
+        except ValueError:
+            return None
+        return owner if isinstance(owner, dict) and processes.alive(owner) else None
+
+    def claim_driver(self) -> dict[str, Any]:
+        """Record this process as the store's one sweep driver, or raise InputError naming the one
+        that runs. A driver killed with -9 leaves its row; its process is gone, so it no longer
+        counts (`lmscale.processes.alive`)."""
+        me = {**processes.identity(), "since": time.time()}
+        with self._tx() as conn:
+            other = self.driver()
+            if other is not None:
+                raise InputError(
+                    f"{self.path}: another sweep driver (pid {other.get('pid')}) is running on this store"
+                )
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (DRIVER_KEY, json.dumps(me)))
+        return me
+
+    def release_driver(self, me: dict[str, Any]) -> None:
+        """Drop this process's claim (best effort: a claim left behind is stale once we exit)."""
+        with suppress(StoreWriteError), self._tx() as conn:
+            conn.execute("DELETE FROM meta WHERE key=? AND value=?", (DRIVER_KEY, json.dumps(me)))
+
     # -- reading ---------------------------------------------------------------------------
+    def _read_error(self, exc: sqlite3.DatabaseError) -> InputError:
+        """A page the integrity check did not reach (or damaged since): one line, not a traceback."""
+        low = str(exc).lower()
+        if "malformed" in low or "not a database" in low or "corrupt" in low:
+            return self._damaged(exc)
+        return InputError(f"{self.path}: cannot read the store (sqlite: {exc})")
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._read_error(exc) from None
+
     def _df(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
-        return pd.read_sql_query(sql, self._conn, params=list(params))
+        try:
+            return pd.read_sql_query(sql, self._conn, params=list(params))
+        except sqlite3.DatabaseError as exc:
+            raise self._read_error(exc) from None
+        except pd.errors.DatabaseError as exc:  # pandas wraps the sqlite3 error
+            cause = exc.__cause__ if isinstance(exc.__cause__, sqlite3.DatabaseError) else exc
+            raise self._read_error(cause) from None  # type: ignore[arg-type]
 
     def studies(self) -> pd.DataFrame:
         return self._df(
@@ -369,12 +569,12 @@ class Store:
         )
 
     def study_spec(self, name: str) -> dict[str, Any] | None:
-        row = self._conn.execute("SELECT spec FROM studies WHERE name=?", (name,)).fetchone()
-        return json.loads(row[0]) if row and row[0] else None
+        rows = self._rows("SELECT spec FROM studies WHERE name=?", (name,))
+        return json.loads(rows[0][0]) if rows and rows[0][0] else None
 
     def statuses(self, run_ids: Iterable[str] | None = None) -> dict[str, str]:
         """run id -> status for the given ids (or all runs)."""
-        rows = self._conn.execute("SELECT id, status FROM runs").fetchall()
+        rows = self._rows("SELECT id, status FROM runs")
         wanted = set(run_ids) if run_ids is not None else None
         return {rid: st for rid, st in rows if wanted is None or rid in wanted}
 
@@ -420,7 +620,8 @@ class Store:
             (run_id,),
         )
         if df.empty:
-            matches = self._conn.execute("SELECT id FROM runs WHERE id LIKE ?", (run_id + "%",)).fetchall()
+            # a prefix compared as text: LIKE would read % and _ in the id as wildcards
+            matches = self._rows("SELECT id FROM runs WHERE substr(id, 1, ?) = ?", (len(run_id), run_id))
             if len(matches) == 1:
                 return self.run(matches[0][0])
             what = "is ambiguous" if matches else "not found"
@@ -428,19 +629,15 @@ class Store:
         out = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in df.iloc[0].items()}
         out["spec"] = json.loads(out["spec"])
         out["final"] = json.loads(out["final"]) if isinstance(out.get("final"), str) else {}
-        out["evals"] = dict(
-            self._conn.execute("SELECT eval_set, loss FROM evals WHERE run_id=?", (out["id"],)).fetchall()
-        )
-        out["curve_points"] = self._conn.execute(
-            "SELECT COUNT(*) FROM curves WHERE run_id=?", (out["id"],)
-        ).fetchone()[0]
+        out["evals"] = dict(self._rows("SELECT eval_set, loss FROM evals WHERE run_id=?", (out["id"],)))
+        out["curve_points"] = self._rows("SELECT COUNT(*) FROM curves WHERE run_id=?", (out["id"],))[0][0]
         return out
 
     def _run_ids(self, run_ids: Iterable[str] | str | None, study: str | None) -> list[str] | None:
         if isinstance(run_ids, str):
             run_ids = [run_ids]
         if study is not None:
-            ids = [r[0] for r in self._conn.execute("SELECT run_id FROM study_runs WHERE study=?", (study,))]
+            ids = [r[0] for r in self._rows("SELECT run_id FROM study_runs WHERE study=?", (study,))]
             return ids if run_ids is None else [i for i in ids if i in set(run_ids)]
         return list(run_ids) if run_ids is not None else None
 
@@ -562,15 +759,15 @@ class Store:
     ) -> dict[str, Any]:
         """A fit's JSON by id, or the latest one for (study, form)."""
         if fit_id is not None:
-            row = self._conn.execute("SELECT json FROM fits WHERE id=?", (fit_id,)).fetchone()
+            rows = self._rows("SELECT json FROM fits WHERE id=?", (fit_id,))
         else:
-            row = self._conn.execute(
+            rows = self._rows(
                 "SELECT json FROM fits WHERE (? IS NULL OR study=?) AND (? IS NULL OR form=?) ORDER BY id DESC LIMIT 1",
                 (study, study, form, form),
-            ).fetchone()
-        if row is None:
+            )
+        if not rows:
             raise InputError(f"no fit {fit_id if fit_id is not None else (study, form)} in {self.path}")
-        return json.loads(row[0])
+        return json.loads(rows[0][0])
 
 
 def _curve_rows(run_id: str, curve: pd.DataFrame) -> Iterator[tuple[Any, ...]]:

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from lmscale.errors import InputError
-from lmscale.store.io import records_from_table
+from lmscale.store.io import import_records, records_from_table
 
 LOSS_KEYS = (
     "loss",
@@ -329,8 +329,7 @@ def import_external(
     records = records_from_table(table, study, Path(path).name, source="import")
     for rec in records:
         rec.spec["format"] = fmt
-    store.record_runs(study, records)
-    return len(records)
+    return import_records(store, study, records)
 
 
 def parse_mapping(items: list[str]) -> dict[str, str]:

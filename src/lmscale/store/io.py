@@ -15,10 +15,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.store.db import RunRecord, Store
+from lmscale.store.tables import numeric_column, read_table
 
 EXPORT_TABLES = ("runs", "curves", "evals")
 
@@ -30,39 +32,57 @@ def export(store: Store, out_dir: str | Path, fmt: str = "csv", study: str | Non
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"-o: {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     runs = store.runs(study=study)
     ids = list(runs["id"])
     tables = {"runs": runs, "curves": store.curves(ids), "evals": store.evals(ids)}
     paths = []
-    for name, df in tables.items():
-        path = out / f"{name}.{fmt}"
-        if fmt == "csv":
-            df.to_csv(path, index=False)
-        else:
-            try:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, df in tables.items():
+            path = out / f"{name}.{fmt}"
+            if fmt == "csv":
+                df.to_csv(path, index=False)
+            else:
                 df.to_parquet(path, index=False)
-            except ImportError:
-                raise InputError("--format parquet needs pyarrow (pip install lmscale[parquet])") from None
-        paths.append(path)
+            paths.append(path)
+    except ImportError:
+        raise InputError("--format parquet needs pyarrow (pip install lmscale[parquet])") from None
+    except OSError as exc:  # a read-only or full folder, a file where a folder should be
+        where = exc.filename or out
+        raise InputError(f"-o {out}: cannot write {where} ({exc.strerror or exc})") from None
     return paths
 
 
-def _positive(df: pd.DataFrame, col: str, where: str, required: bool, allow_zero: bool = False) -> pd.Series:
+def _required(df: pd.DataFrame, col: str, where: str) -> pd.Series:
+    """A column every row must fill with a positive finite number (N, D, loss)."""
     if col not in df.columns:
-        if required:
-            raise InputError(f"{where}: missing column {col!r} (columns: {', '.join(map(str, df.columns))})")
+        raise InputError(f"{where}: missing column {col!r} (columns: {', '.join(map(str, df.columns))})")
+    return pd.Series(numeric_column(df, col, where, positive=True), index=df.index)
+
+
+def _optional(df: pd.DataFrame, col: str, where: str) -> pd.Series:
+    """A column that may be absent or have gaps; the numbers it has must be positive and finite."""
+    if col not in df.columns:
         return pd.Series(math.nan, index=df.index)
-    values = pd.to_numeric(df[col], errors="coerce")
-    for i, (raw, v) in enumerate(zip(df[col], values, strict=True)):
-        line = i + 2  # 1-based, after the header line
-        if pd.isna(v) or not math.isfinite(v):
-            if pd.isna(raw) and not required:
-                continue
-            raise InputError(f"{where}: line {line}, column {col}: {raw!r} is not a finite number")
-        if v < 0 or (v == 0 and not allow_zero):
-            raise InputError(f"{where}: line {line}, column {col}: must be > 0, got {raw!r}")
-    return values
+    values = numeric_column(df, col, where)  # text is refused
+    gaps = np.isnan(values)
+    if not gaps.all():  # check the numbers given, rows numbered as in the file
+        numeric_column(
+            df[[col]].mask(pd.DataFrame({col: gaps}, index=df.index), 1.0), col, where, positive=True
+        )
+    return pd.Series(values, index=df.index)
+
+
+def _steps(df: pd.DataFrame, where: str) -> pd.Series:
+    """The step column: whole numbers >= 0 in every row."""
+    values = numeric_column(df, "step", where)
+    bad = np.flatnonzero(np.isnan(values) | (values < 0) | (values != np.round(values)))
+    if bad.size:
+        raw = df["step"].iloc[bad[0]]
+        raise InputError(
+            f"{where}: column 'step' data row {bad[0] + 1}: must be a whole number >= 0, got {raw!r}"
+        )
+    return pd.Series(values, index=df.index)
 
 
 def _import_id(study: str, name: str) -> str:
@@ -73,19 +93,11 @@ def records_from_table(df: pd.DataFrame, study: str, where: str, source: str = "
     """Validate an (N, D, loss, ...) table and turn it into RunRecords (one per run)."""
     if df.empty:
         raise InputError(f"{where}: no rows")
-    n = _positive(df, "N", where, True)
-    d = _positive(df, "D", where, True)
-    loss = _positive(df, "loss", where, True)
-    c = _positive(df, "C", where, False)
-    c_exact = _positive(df, "C_exact", where, False)
-    n_total = _positive(df, "N_total", where, False)
+    df = df.reset_index(drop=True)
+    n, d, loss = (_required(df, col, where) for col in ("N", "D", "loss"))
+    c, c_exact, n_total = (_optional(df, col, where) for col in ("C", "C_exact", "N_total"))
     has_step = "step" in df.columns
-    step = _positive(df, "step", where, True, allow_zero=True) if has_step else None
-    if step is not None and not (step == step.round()).all():
-        k = int((step != step.round()).to_numpy().argmax())
-        raise InputError(
-            f"{where}: line {k + 2}, column step: must be a whole number, got {df['step'].iloc[k]!r}"
-        )
+    step = _steps(df, where) if has_step else None
     names = (
         df["run"].astype(str)
         if "run" in df.columns
@@ -94,6 +106,10 @@ def records_from_table(df: pd.DataFrame, study: str, where: str, source: str = "
     if not has_step and names.duplicated().any():
         dup = names[names.duplicated()].iloc[0]
         raise InputError(f"{where}: column run: {dup!r} appears twice; add a step column for curves")
+    if not has_step:
+        _refuse_duplicate_points(
+            pd.DataFrame({"N": n, "D": d, "C": c.fillna(6.0 * n * d), "loss": loss}), where
+        )
     known = {"N", "D", "loss", "C", "C_exact", "N_total", "run", "step"}
     extra_cols = [col for col in df.columns if col not in known]
     records = []
@@ -151,17 +167,42 @@ def records_from_table(df: pd.DataFrame, study: str, where: str, source: str = "
     return records
 
 
+def _refuse_duplicate_points(points: pd.DataFrame, where: str) -> None:
+    """Two runs at the same (N, D, C, loss) are one run recorded twice: `lmscale fit` refuses such
+    a table, so an import must not create one."""
+    dup = points.duplicated(keep="first").to_numpy()
+    if dup.any():
+        k = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero((points == points.iloc[k]).all(axis=1).to_numpy())[0])
+        raise InputError(
+            f"{where}: data row {k + 1} duplicates data row {first + 1} (same N, D, C and loss; "
+            f"{int(dup.sum())} duplicate row(s)); remove repeated runs"
+        )
+
+
 def read_csv(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path.name}: not a readable CSV ({' '.join(str(exc).split())})") from None
+    """A table of runs (CSV, TSV or Parquet by suffix), with the fit's one-line file errors."""
+    return read_table(path)
 
 
 def import_records(store: Store, study: str, records: list[RunRecord]) -> int:
+    """Write the records into `study` in one transaction, after checking that none repeats a run
+    the study already holds (same N, D, C and loss under another id)."""
+    key = ("N", "D", "C_6ND", "loss")
+    held = store.runs(study=study)
+    ids = {r.id for r in records}
+    known = {
+        tuple(float(getattr(r, k)) for k in key): r.id
+        for r in held.itertuples(index=False)
+        if r.id not in ids and all(pd.notna(getattr(r, k)) for k in key)
+    }
+    for rec in records:
+        other = known.get(tuple(float(getattr(rec, k) or math.nan) for k in key))
+        if other is not None:
+            raise InputError(
+                f"run {rec.spec.get('run', rec.id)!r} repeats run {other} of study {study!r} (same N, D, C "
+                "and loss); nothing was imported"
+            )
     store.record_runs(study, records)
     return len(records)
 

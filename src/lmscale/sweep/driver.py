@@ -3,32 +3,39 @@
 The driver is the only writer of the store. Each finished run is one transaction, committed the
 moment its result arrives, so killing the driver at any point loses at most the runs in flight —
 and those resume from their checkpoints (a stable run_dir per run id) on the next invocation.
+Every input (specs, memory, corpora, the executor) is checked before the first write, so a sweep
+refused for bad input leaves the store as it was (and a new store uncreated).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lmscale.errors import InputError
-from lmscale.store import Store
+from lmscale.store import Store, default_store_path
+from lmscale.store.db import StoreWriteError
 from lmscale.sweep.expand import PlannedRun, expand
 from lmscale.sweep.progress import Progress
 from lmscale.sweep.record import failure_record, result_record
 from lmscale.sweep.spec import SweepSpec
 from lmscale.sweep.throughput import assumed, fitted
 from lmscale.sweep.worker import DEFAULT_RUNNER
+from lmscale.train import memory
 
 FINISHED = ("completed", "diverged")
 
 
 @dataclass
 class SweepSummary:
+    """What a sweep did. `skipped`: runs not run this time (finished earlier, or failed earlier and
+    not retried: those are also in `failed_earlier`, id -> error). `failures`: runs that failed now."""
+
     study: str
     total: int
     skipped: int = 0
@@ -38,6 +45,12 @@ class SweepSummary:
     interrupted: int = 0
     wall_time: float = 0.0
     failures: dict[str, str] = field(default_factory=dict)
+    failed_earlier: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unfinished(self) -> dict[str, str]:
+        """Every run of the sweep that has no result: failed now or earlier (id -> error)."""
+        return {**self.failed_earlier, **self.failures}
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -57,25 +70,15 @@ class SweepInterrupted(Exception):
 @contextmanager
 def driver_lock(store: Store) -> Iterator[None]:
     """One driver per store: a second one would train the same runs into the same run folders.
-    An OS file lock, so a driver killed with -9 releases it."""
-    path = store.path.with_name(store.path.name + ".lock")
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "?"
-            raise InputError(
-                f"{store.path}: another sweep driver (pid {holder}) is running on this store"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+
+    The claim is a row inside the store (Store.claim_driver), taken in an SQLite write transaction:
+    it follows the file whatever path names it (symlinks, relative spellings), cannot be lost by
+    deleting a lock file, and a driver killed with -9 stops counting once its process is gone."""
+    me = store.claim_driver()
+    try:
+        yield
+    finally:
+        store.release_driver(me)
 
 
 def select(runs: list[PlannedRun], statuses: dict[str, str], retry_failed: bool) -> list[PlannedRun]:
@@ -105,6 +108,31 @@ def prepare_data(runs: list[PlannedRun]) -> None:
                 stores[key] = load_token_store(name, s.tokenizer, tokenizer_corpora=corpora)
         # a unique-token cap larger than the training split fails here, before any training
         stores[(s.corpus, s.tokenizer, corpora)].unique_windows(s.context, s.unique_tokens)
+
+
+def check_memory(runs: list[PlannedRun], slots: int, max_memory: int | None = None) -> None:
+    """Refuse, in one line, a sweep whose CPU runs cannot fit in memory: the largest run alone, and
+    the `slots` largest side by side (the driver starts runs small first, so the largest ones
+    end up running together). GPU runs are checked by each worker against its own device."""
+    sized = sorted(
+        ((memory.estimate(r.spec), r) for r in runs if not r.spec.device.startswith("cuda")),
+        key=lambda pair: -pair[0].total,
+    )
+    room, source = memory.budget(max_memory)
+    if not sized or room <= 0:
+        return
+    est, run = sized[0]
+    shape = run.spec.shape
+    if est.total > room:
+        what = f"run {run.id} ({shape.n_layer}×{shape.d_model}, batch {run.spec.batch_size})"
+        raise InputError(memory.refusal(est, room, source, what))
+    side_by_side = [e.total for e, _ in sized[:slots]]
+    if sum(side_by_side) > room:
+        fit = max(k for k in range(1, slots + 1) if sum(side_by_side[:k]) <= room)
+        raise InputError(
+            f"the {slots} largest runs side by side need about {memory.format_bytes(sum(side_by_side))}, "
+            f"but {memory.format_bytes(room)} is {source}; use --workers {fit}, or --max-memory to override"
+        )
 
 
 def make_executor(
@@ -141,7 +169,7 @@ def _gpu_devices(workers: int | None) -> list[str]:
 
 def run_sweep(
     spec: SweepSpec,
-    store: Store,
+    store: Store | str | os.PathLike[str] | None,
     study: str | None = None,
     executor: str = "local",
     workers: int | None = None,
@@ -152,12 +180,15 @@ def run_sweep(
     runner: str = DEFAULT_RUNNER,
     live: bool | None = None,
     source: str = "spec",
+    max_memory: int | None = None,
 ) -> SweepSummary:
     """Run every run of `spec` not yet in `store` (study defaults to the spec's name).
 
     workers: concurrent runs (default one per core, or per GPU); threads: CPU threads per run
-    (default cores // workers). Threads change float summation order, so a run resumed with other
-    threads matches an uninterrupted one to ~1e-6, not to the bit."""
+    (default 1). Threads change float summation order, so a run resumed with other threads
+    matches an uninterrupted one to ~1e-6, not to the bit."""
+    if study is not None and not study.strip():
+        raise InputError("--study: a study needs a name (got an empty one)")
     return run_sweeps(
         [(spec, study or spec.name, source)],
         store,
@@ -169,12 +200,38 @@ def run_sweep(
         max_retries=max_retries,
         runner=runner,
         live=live,
+        max_memory=max_memory,
     )
+
+
+@dataclass
+class _Plan:
+    """Every run of the sweeps (by id) and the studies each belongs to (first: where it is recorded)."""
+
+    planned: dict[str, PlannedRun]
+    studies_of: dict[str, list[str]]
+    sweeps: list[tuple[SweepSpec, str, str]]
+
+    @property
+    def names(self) -> str:
+        return ", ".join(dict.fromkeys(study for _, study, _ in self.sweeps))
+
+
+def _expand_all(sweeps: list[tuple[SweepSpec, str, str]]) -> _Plan:
+    """Expand and validate every sweep; touches no store."""
+    plan = _Plan({}, {}, sweeps)
+    for spec, study, source in sweeps:
+        if not study.strip():
+            raise InputError(f"{source}: a study needs a name (got an empty one)")
+        for r in expand(spec, source):
+            plan.planned.setdefault(r.id, r)
+            plan.studies_of.setdefault(r.id, []).append(study)
+    return plan
 
 
 def run_sweeps(
     sweeps: list[tuple[SweepSpec, str, str]],
-    store: Store,
+    store: Store | str | os.PathLike[str] | None,
     executor: str = "local",
     workers: int | None = None,
     threads: int | None = None,
@@ -183,71 +240,137 @@ def run_sweeps(
     max_retries: int = 2,
     runner: str = DEFAULT_RUNNER,
     live: bool | None = None,
+    max_memory: int | None = None,
 ) -> SweepSummary:
     """Several sweeps (spec, study, source) in one driver: their runs share one pool of workers
-    (one driver per store), a run two studies both need is trained once and linked to both."""
+    (one driver per store), a run two studies both need is trained once and linked to both.
+
+    `store`: an open Store, or a path (None: the default store) that is opened, and created if
+    needed, only once every input has been checked: specs, memory, corpora and the executor. In
+    both cases nothing is written to the store before that."""
+    plan = _expand_all(sweeps)
+    options = dict(
+        executor=executor, workers=workers, threads=threads, retry_failed=retry_failed, address=address,
+        max_retries=max_retries, runner=runner, live=live, max_memory=max_memory,
+    )  # fmt: skip
+    if isinstance(store, Store):
+        return _drive(plan, store, **options)  # type: ignore[arg-type]
+    path = Path(store).expanduser() if store is not None else default_store_path()
+    exe = None
+    if not path.exists():  # a new store would hold nothing yet: check everything before creating it
+        todo = list(plan.planned.values())
+        exe = _checked_executor(todo, **options)  # type: ignore[arg-type]
+    with Store(path) as st:
+        return _drive(plan, st, exe=exe, **options)  # type: ignore[arg-type]
+
+
+def _checked_executor(
+    todo: list[PlannedRun],
+    executor: str,
+    workers: int | None,
+    threads: int | None,
+    address: str | None,
+    max_retries: int,
+    runner: str,
+    max_memory: int | None,
+    **_: Any,
+) -> Any:
+    """Check that the runs to do fit in memory and have their data, then make the executor."""
+    if executor == "local":
+        from lmscale.sweep.local import plan_resources
+
+        check_memory(todo, plan_resources(len(todo), workers, 0, threads=threads)[0], max_memory)
+    if max_memory is not None:  # each worker checks its own run against it too
+        os.environ[memory.MAX_MEMORY_ENV] = str(max_memory)
+    prepare_data(todo)
+    # GPU runs need the spec to ask for cuda; CPU sweeps never hand out GPUs.
+    wants_gpu = any(r.spec.device.startswith("cuda") for r in todo)
+    return make_executor(executor, workers, runner, address, max_retries, threads, gpu=wants_gpu)
+
+
+def _drive(plan: _Plan, store: Store, exe: Any = None, **options: Any) -> SweepSummary:
+    """Under the store's driver claim: skip what is done, check and start the rest, record all."""
     with driver_lock(store):
-        studies_of: dict[str, list[str]] = {}
-        planned: dict[str, PlannedRun] = {}
-        for spec, study, source in sweeps:
-            runs = expand(spec, source)
+        statuses = store.statuses(list(plan.planned))
+        todo = select(list(plan.planned.values()), statuses, options["retry_failed"])
+        if todo and exe is None:
+            exe = _checked_executor(todo, **options)
+        # the first writes: every input has been checked by now
+        for spec, study, _ in plan.sweeps:
             store.ensure_study(study, spec.model_dump(mode="json"))
-            for r in runs:
-                planned.setdefault(r.id, r)
-                studies_of.setdefault(r.id, []).append(study)
-        statuses = store.statuses(list(planned))
-        todo = select(list(planned.values()), statuses, retry_failed)
-        for _, study, _ in sweeps:  # runs another study trained
-            store.link(study, [i for i, s in studies_of.items() if study in s and i in statuses])
-        names = ", ".join(dict.fromkeys(study for _, study, _ in sweeps))
-        summary = SweepSummary(names, len(planned), skipped=len(planned) - len(todo))
+        for _, study, _ in plan.sweeps:  # runs another study trained
+            store.link(study, [i for i, s in plan.studies_of.items() if study in s and i in statuses])
+        summary = SweepSummary(plan.names, len(plan.planned), skipped=len(plan.planned) - len(todo))
+        summary.failed_earlier = _earlier_failures(store, plan, todo, statuses)
         if not todo:
             return summary
-        if len(sweeps) > 1:  # several sweeps: longest runs first, so none is left running alone at the end
+        if len(plan.sweeps) > 1:  # several sweeps: longest runs first, none left running alone at the end
             todo.sort(key=lambda r: -r.flops_exact)
-        # GPU runs need the spec to ask for cuda; CPU sweeps never hand out GPUs.
-        wants_gpu = any(r.spec.device.startswith("cuda") for r in todo)
-        prepare_data(todo)
-        exe = make_executor(executor, workers, runner, address, max_retries, threads, gpu=wants_gpu)
-        throughput = fitted(store.runs()) or assumed()
-        estimates = {r.id: throughput.seconds(r) for r in todo}
-        in_flight: dict[str, float] = {}
-        t0 = time.time()
-        slots = workers or 1
-        if executor == "local":
-            from lmscale.sweep.local import plan_resources
+        return _execute(plan, store, exe, todo, summary, options)
 
-            slots = plan_resources(len(todo), workers, len(exe.devices))[0]
-        progress = Progress(len(planned), summary.skipped, estimates, slots, live=live)
 
-        def on_start(run: PlannedRun) -> None:
-            in_flight[run.id] = time.time()
-            store.mark_running(studies_of[run.id][0], run.id, run.spec.to_dict())
-            progress.start(run)
+def _earlier_failures(
+    store: Store, plan: _Plan, todo: list[PlannedRun], statuses: dict[str, str]
+) -> dict[str, str]:
+    """Runs recorded as failed and not retried this time (id -> their error)."""
+    queued = {r.id for r in todo}
+    ids = [i for i in plan.planned if statuses.get(i) == "failed" and i not in queued]
+    if not ids:
+        return {}
+    runs = store.runs(status="failed")
+    errors = dict(zip(runs["id"], runs["error"], strict=True))
+    return {i: str(errors.get(i) or "failed") for i in ids}
 
-        def on_finish(run: PlannedRun, kind: str, payload: Any, started: float) -> None:
-            in_flight.pop(run.id, None)
-            if kind == "done":
-                rec = result_record(payload, started, time.time())
-            else:
-                rec = failure_record(run, str(payload), started)
-                summary.failures[run.id] = str(payload)
-            first, *others = studies_of[run.id]
-            store.record_run(first, rec)  # committed now: a crash after this line loses nothing
-            for other in others:
-                store.link(other, [run.id])
-            setattr(summary, rec.status, getattr(summary, rec.status) + 1)
-            progress.finish(run, rec.status, rec.loss, rec.error if rec.status == "failed" else None)
 
-        try:
-            with progress:
-                exe.run(todo, store.run_dir, on_start, progress.event, on_finish, progress.refresh)
-        except KeyboardInterrupt:
-            store.mark(
-                list(in_flight), "interrupted", "stopped by Ctrl-C; a rerun resumes from the checkpoint"
-            )
-            summary.interrupted = len(in_flight)
-            summary.wall_time = time.time() - t0
-            raise SweepInterrupted(summary) from None
+def _execute(
+    plan: _Plan, store: Store, exe: Any, todo: list[PlannedRun], summary: SweepSummary, options: Any
+) -> SweepSummary:
+    """Hand the runs to the executor and commit each result the moment it arrives."""
+    throughput = fitted(store.runs()) or assumed()
+    estimates = {r.id: throughput.seconds(r) for r in todo}
+    in_flight: dict[str, float] = {}
+    t0 = time.time()
+    slots = options["workers"] or 1
+    if options["executor"] == "local":
+        from lmscale.sweep.local import plan_resources
+
+        slots = plan_resources(len(todo), options["workers"], len(exe.devices))[0]
+    progress = Progress(len(plan.planned), summary.skipped, estimates, slots, live=options["live"])
+
+    def on_start(run: PlannedRun) -> None:
+        in_flight[run.id] = time.time()
+        store.mark_running(plan.studies_of[run.id][0], run.id, run.spec.to_dict())
+        progress.start(run)
+
+    def on_finish(run: PlannedRun, kind: str, payload: Any, started: float) -> None:
+        if kind == "done":
+            rec = result_record(payload, started, time.time())
+        else:
+            rec = failure_record(run, str(payload), started)
+            summary.failures[run.id] = str(payload)
+        first, *others = plan.studies_of[run.id]
+        store.record_run(first, rec)  # committed now: a crash after this line loses nothing
+        in_flight.pop(run.id, None)
+        for other in others:
+            store.link(other, [run.id])
+        setattr(summary, rec.status, getattr(summary, rec.status) + 1)
+        progress.finish(run, rec.status, rec.loss, rec.error if rec.status == "failed" else None)
+
+    try:
+        with progress:
+            exe.run(todo, store.run_dir, on_start, progress.event, on_finish, progress.refresh)
+    except KeyboardInterrupt:
+        store.mark(list(in_flight), "interrupted", "stopped by Ctrl-C; a rerun resumes from the checkpoint")
+        summary.interrupted = len(in_flight)
         summary.wall_time = time.time() - t0
-        return summary
+        raise SweepInterrupted(summary) from None
+    except StoreWriteError as exc:  # full disk, or the file turned read-only: stop, keep what is saved
+        with suppress(StoreWriteError):
+            store.mark(list(in_flight), "interrupted", f"the sweep stopped: {exc}")
+        saved = summary.completed + summary.diverged + summary.failed
+        raise StoreWriteError(
+            f"{str(exc).removesuffix('; nothing was written')}; the sweep stopped: {saved} run(s) recorded, "
+            f"{len(in_flight)} left to resume (fix that and rerun the same command)"
+        ) from None
+    summary.wall_time = time.time() - t0
+    return summary

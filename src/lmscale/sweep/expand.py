@@ -21,9 +21,9 @@ from typing import Any
 from lmscale.errors import InputError
 from lmscale.model.accounting import account
 from lmscale.model.shape import ModelShape
-from lmscale.model.shapes import shape_for_params
+from lmscale.model.sizing import shape_for_params
 from lmscale.sweep.spec import ShapeSpec, SweepSpec
-from lmscale.train.spec import RunSpec
+from lmscale.train.spec import RunSpec, SpecError
 
 #: The Chinchilla rule of thumb (Hoffmann et al. 2022): ~20 tokens per parameter at the optimum.
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
@@ -102,6 +102,15 @@ def _whole_steps(tokens: float, tokens_per_step: int) -> int:
     return max(1, round(tokens / tokens_per_step)) * tokens_per_step
 
 
+def _key_path(key: str, base: dict[str, Any], axes: dict[str, Any], where: str) -> str:
+    """Where in the spec file a RunSpec field was set: an axis, the [train] table, or the size."""
+    if key in axes:
+        return f"axes.{key}"
+    if key in base:
+        return f"train.{key}"
+    return where
+
+
 def _make(
     base: dict[str, Any], shape: ModelShape, tokens: float, source: str, where: str, **kw: Any
 ) -> RunSpec:
@@ -110,10 +119,15 @@ def _make(
     ctx = fields.get("n_ctx") or shape.n_ctx
     for key, value in (("batch_size", batch), ("n_ctx", ctx)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InputError(f"{source}: {where}: train.{key} must be a positive integer, got {value!r}")
+            path = _key_path(key, base, kw, where)
+            raise InputError(f"{source}: {path}: must be a positive integer, got {value!r}")
     fields["tokens"] = _whole_steps(tokens, batch * ctx)
     try:
         return RunSpec.from_dict(fields)
+    except SpecError as exc:  # name the key of the spec file that set the bad value
+        path = _key_path(exc.key, base, {k: v for k, v in kw.items() if k != "tags"}, where)
+        what = exc.what if path != where else f"{exc.key} {exc.what}"
+        raise InputError(f"{source}: {path}: {what}") from None
     except InputError as exc:
         raise InputError(f"{source}: {where}: {str(exc).removeprefix('run spec: ')}") from None
 

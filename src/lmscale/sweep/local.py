@@ -34,16 +34,19 @@ def cpu_cores() -> int:
 def plan_resources(
     n_runs: int, workers: int | None, gpus: int, cores: int | None = None, threads: int | None = None
 ) -> tuple[int, int]:
-    """(workers, threads per run). DESIGN.md measurements: one thread per run and one run per core
-    beats 2-thread runs for small models (2-thread OpenMP runs stall 3-25x when another process
-    loads a core); so threads = cores // workers, i.e. 1 unless fewer runs than cores."""
+    """(workers, threads per run): one run per core (or GPU), one thread per run unless asked.
+
+    DESIGN.md measurements: one thread per run and one run per core beats 2-thread runs for small
+    models, and a 2-thread OpenMP run stalls 3-25x when another process loads a core (a lone run
+    resumed with 2 threads took 10x longer than in its 2-worker sweep). One thread also keeps a
+    resumed run's float summation order, so its numbers match an uninterrupted run's to the bit."""
     cores = cores or cpu_cores()
     if workers is None:
         workers = gpus if gpus > 0 else cores
     workers = max(1, min(workers, n_runs)) if n_runs else 1
     if gpus > 0:
         workers = min(workers, gpus)
-    return workers, threads or max(1, cores // workers)
+    return workers, threads or 1
 
 
 @dataclass

@@ -17,6 +17,8 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from lmscale.processes import die_with_parent
+
 DEFAULT_RUNNER = "lmscale.train:run"
 
 
@@ -34,6 +36,9 @@ def _watch_parent(parent: int) -> None:
 
 
 def worker_main(conn: Connection, parent_pid: int, env: dict[str, str]) -> None:
+    # The kernel stops this worker when the driver dies (Linux); the watcher thread is the
+    # fallback elsewhere, and where a long native call keeps Python from running it.
+    die_with_parent(parent=parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(env)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()

@@ -47,11 +47,16 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
     """The checkpoint at `path`, or None when there is none. Only plain containers and tensors are
-    stored, so the safe `weights_only` loader reads it."""
+    stored, so the safe `weights_only` loader reads it. Memory-mapped: the tensors are read from
+    the file's pages as they are copied into the model, so resuming needs no second copy of the
+    model and optimizer state in memory (lmscale.train.memory counts none)."""
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except (RuntimeError, OSError):  # a file system without mmap: read it whole
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:  # truncated, foreign
         raise InputError(
             f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to restart the run"

@@ -34,6 +34,13 @@ def resolve_device(name: str) -> torch.device:
     raise InputError(f"device: unsupported device {name!r} (use cpu, cuda, cuda:N or mps)")
 
 
+def free_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA device; None for the host's memory (cpu, and mps: unified memory)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return None
+
+
 def configure(device: torch.device) -> None:
     """Process-wide speed settings: TF32 matmuls on CUDA (fp32 runs lose ~nothing at LM scale)."""
     if device.type == "cuda":

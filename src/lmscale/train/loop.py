@@ -41,6 +41,7 @@ from lmscale.train.checkpoint import atomic_write_json, load_checkpoint, save_ch
 from lmscale.train.divergence import DivergenceMonitor
 from lmscale.train.evaluate import EvalResult, evaluate
 from lmscale.train.loss import make_loss_fn
+from lmscale.train.memory import check_fits
 from lmscale.train.noise import NoiseScaleEMA
 from lmscale.train.result import RunResult
 from lmscale.train.schedule import log_spaced_steps, lr_at
@@ -113,6 +114,9 @@ def run(
         finished = RunResult.load(run_dir)
         if finished is not None:
             return finished
+    # Before any tensor exists: a run that cannot fit is refused in one line, not grown until the
+    # allocator (or the OOM killer) stops it. $LMSCALE_MAX_MEMORY (--max-memory) overrides.
+    check_fits(spec, free=dev.free_memory(device))
     data = data if data is not None else open_data(spec)
     check_data(spec, data)
     if _owner(run_dir, spec) is None:  # written once the inputs are known good: no litter on bad input

@@ -29,6 +29,54 @@ OPERATIONAL_FIELDS = frozenset({"device", "threads", "compile", "checkpoint_ever
 SPEC_VERSION = 1  # bump when a field's meaning changes; part of the id
 
 
+class SpecError(InputError):
+    """A RunSpec field is wrong; `key` names it, so a sweep can point at the line that set it."""
+
+    def __init__(self, key: str, what: str) -> None:
+        super().__init__(f"run spec: {key} {what}")
+        self.key = key
+        self.what = what
+
+
+# The JSON type each field needs (checked before the values, so `lr = "abc"` names lr instead of
+# failing in arithmetic); fields not listed are checked by validate() itself.
+_INTS = (
+    "tokens", "batch_size", "n_ctx", "seed", "data_seed", "eval_points", "eval_tokens", "noise_every",
+    "unique_tokens", "threads", "checkpoint_every", "micro_batch_size",
+)  # fmt: skip
+_NUMBERS = (
+    "lr", "lr_scale", "lr_exponent", "warmup", "min_lr_ratio", "decay_fraction", "weight_decay", "beta1",
+    "beta2", "eps", "grad_clip", "divergence_factor",
+)  # fmt: skip
+_BOOLS = ("noise_scale", "compile")
+_STRINGS = ("corpus", "tokenizer", "lr_rule", "schedule", "dtype", "device")
+_LISTS = ("tokenizer_corpora", "eval_sets", "tags")
+_OPTIONAL = ("n_ctx", "lr", "unique_tokens", "threads", "micro_batch_size")
+
+
+def _type_problem(key: str, value: Any) -> str | None:
+    """What is wrong with the type of `value` for field `key` (a message), None when it is right."""
+    if value is None and key in _OPTIONAL:
+        return None
+    need = None
+    if key in _INTS and (isinstance(value, bool) or not isinstance(value, int)):
+        need = "an integer"
+    elif key in _NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        need = "a number"
+    elif key in _BOOLS and not isinstance(value, bool):
+        need = "true or false"
+    elif key in _STRINGS and not isinstance(value, str):
+        need = "a string"
+    elif key in _LISTS:
+        if isinstance(value, (str, bytes)):  # tuple("tiny") would be t, i, n, y
+            return f"must be a list, not the string {value!r} (write [{value!r}])"
+        if not isinstance(value, (list, tuple)):
+            need = "a list"
+        elif key != "tags" and not all(isinstance(v, str) and v for v in value):
+            need = "a list of names"
+    return None if need is None else f"must be {need}, got {value!r}"
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One training run. Units: tokens are tokens of `tokenizer`; steps are optimizer updates.
@@ -110,10 +158,12 @@ class RunSpec:
     tags: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        for name in ("tokenizer_corpora", "eval_sets", "tags"):
+        for f in fields(self):
+            problem = _type_problem(f.name, getattr(self, f.name))
+            if problem is not None:
+                raise SpecError(f.name, problem)
+        for name in _LISTS:
             value = getattr(self, name)
-            if isinstance(value, str):
-                raise InputError(f"run spec: {name} must be a list, got the string {value!r}")
             object.__setattr__(self, name, tuple(tuple(v) if name == "tags" else v for v in value))
         self.validate()
 
@@ -121,10 +171,10 @@ class RunSpec:
     def validate(self) -> None:
         def need(cond: bool, key: str, what: str) -> None:
             if not cond:
-                raise InputError(f"run spec: {key} {what}, got {getattr(self, key)!r}")
+                raise SpecError(key, f"{what}, got {getattr(self, key)!r}")
 
         if not isinstance(self.shape, ModelShape):
-            raise InputError(f"run spec: shape must be a ModelShape, got {type(self.shape).__name__}")
+            raise SpecError("shape", f"must be a ModelShape, got {type(self.shape).__name__}")
         for key in ("tokens", "batch_size", "eval_points", "eval_tokens", "noise_every"):
             v = getattr(self, key)
             need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, key, "must be a positive integer")
@@ -135,8 +185,8 @@ class RunSpec:
         )
         need(self.n_ctx is None or (isinstance(self.n_ctx, int) and self.n_ctx >= 1), "n_ctx", "must be >= 1")
         if self.n_ctx is not None and self.n_ctx > self.shape.n_ctx:
-            raise InputError(
-                f"run spec: n_ctx={self.n_ctx} is longer than the model's context (shape.n_ctx={self.shape.n_ctx})"
+            raise SpecError(
+                "n_ctx", f"{self.n_ctx} is longer than the model's context (shape.n_ctx={self.shape.n_ctx})"
             )
         need(self.lr is None or (math.isfinite(self.lr) and self.lr > 0), "lr", "must be a positive number")
         need(self.lr_rule in ("power", "kaplan"), "lr_rule", "must be 'power' or 'kaplan'")
@@ -186,9 +236,10 @@ class RunSpec:
                 "must be a non-empty string",
             )
         if self.tokens_per_step > self.tokens:
-            raise InputError(
-                f"run spec: tokens={self.tokens} is smaller than one batch "
-                f"(batch_size {self.batch_size} x n_ctx {self.context} = {self.tokens_per_step} tokens)"
+            raise SpecError(
+                "tokens",
+                f"{self.tokens} is smaller than one batch "
+                f"(batch_size {self.batch_size} x n_ctx {self.context} = {self.tokens_per_step} tokens)",
             )
 
     # ------------------------------------------------------------------------- derived values
@@ -256,7 +307,12 @@ class RunSpec:
             raise InputError("run spec: 'shape' and 'tokens' are required")
         kwargs = {k: v for k, v in data.items() if k in known}
         shape = kwargs["shape"]
+        if not isinstance(shape, (ModelShape, dict)):
+            raise SpecError("shape", f"must be a table of shape fields, got {shape!r}")
         kwargs["shape"] = shape if isinstance(shape, ModelShape) else ModelShape.from_dict(dict(shape))
+        for key, value in kwargs.items():  # lists checked here: tuple("tiny") would split it
+            if key in _LISTS and (problem := _type_problem(key, value)) is not None:
+                raise SpecError(key, problem)
         for key in ("tokenizer_corpora", "eval_sets"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
