@@ -126,7 +126,7 @@ def test_each_draw_predicts_with_its_own_u_n() -> None:
     law = Law("data-constrained", point, draws=draws)
     at = {"N": 3e10, "D": 4e11, "U": 5e10}  # N beyond what 5e10 unique tokens can use: U_N < N
     names = law.form.names
-    one_by_one = [float(Law("data-constrained", dict(zip(names, row))).predict(**at)) for row in draws]
+    one_by_one = [float(Law("data-constrained", dict(zip(names, row, strict=True))).predict(**at)) for row in draws]
     assert law.predict_draws(**at) == pytest.approx(one_by_one, rel=1e-12)
 
 

@@ -109,7 +109,7 @@ def test_interval_matches_per_draw_recomputation():
     """The interval is the one percentile interval of the closed form evaluated draw by draw."""
     law = law_with_draws(0.05, n=200, seed=3)
     names = law.form.names
-    ns = [optimal(Law("chinchilla", dict(zip(names, row))), 1e22).N_opt.value for row in law.draws]
+    ns = [optimal(Law("chinchilla", dict(zip(names, row, strict=True))), 1e22).N_opt.value for row in law.draws]
     lo, hi = percentile_interval(ns)
     assert (lo, hi) == pytest.approx(tuple(np.percentile(ns, [2.5, 97.5])), rel=1e-12)  # numpy's type 7
     est = optimal(law, 1e22).N_opt
