@@ -51,7 +51,7 @@ def imported_packages(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "lmscale":
-            names = [f"lmscale.{a.name}" for a in node.names]  # from lmscale import fit
+            names = [f"lmscale.{a.name}" for a in node.names if not a.name.startswith("__")]  # from lmscale import fit
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
         else:
