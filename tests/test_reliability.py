@@ -336,7 +336,6 @@ class _Failing:
             on_finish(run, "error", "x" * 200_000, time.time())
 
 
-@pytest.mark.skip(reason="full-disk handling unfinished at this landing (issue 20 continues)")
 def test_a_full_disk_stops_the_sweep_with_one_line_and_a_consistent_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -384,9 +383,6 @@ def test_sweep_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bootstrap_workers_die_with_a_killed_fit(tmp_path: Path) -> None:
-    source = (Path(__file__).parents[1] / "src" / "lmscale" / "fit" / "bootstrap.py").read_text()
-    if "die_with_parent" not in source:
-        pytest.xfail("fit/bootstrap.py does not call lmscale.processes.die_with_parent in its pool yet")
     rng = np.random.default_rng(0)
     n = np.repeat([1e5, 3e5, 1e6, 3e6, 1e7], 6)
     d = np.tile([1e7, 3e7, 1e8, 3e8, 1e9, 3e9], 5)
@@ -396,13 +392,13 @@ def test_bootstrap_workers_die_with_a_killed_fit(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "lmscale", "fit", str(csv), "--bootstrap", "20000", "--jobs", "2"]
     fit = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: len(children(fit.pid)) >= 2, timeout=60)
+        wait_for(lambda: len(children(fit.pid)) >= 2, timeout=180)  # slow to start on a loaded machine
         time.sleep(0.5)
         kids = children(fit.pid)
     finally:
         fit.send_signal(signal.SIGKILL)
         fit.wait()
-    wait_for(lambda: not any(alive(p) for p in kids), timeout=5)
+    wait_for(lambda: not any(alive(p) for p in kids), timeout=15)
 
 
 def test_die_with_parent_in_a_child() -> None:

@@ -243,7 +243,10 @@ def test_runs_cli(tmp_path: Path) -> None:
         (["runs", "show", "nope"], "run 'nope' not found"),
         (["runs", "export", "-o", "OUT", "--format", "xls"], "'xls' is not one of 'csv', 'parquet'"),
         (["runs", "import", "missing.csv", "--study", "x"], "missing.csv: no such file or folder"),
-        (["runs", "import", "BAD", "--study", "x"], "bad.csv: column 'N' data row 1: 'x' is not a finite number"),
+        (
+            ["runs", "import", "BAD", "--study", "x"],
+            "bad.csv: column 'N' data row 1: 'x' is not a finite number",
+        ),
         (["runs", "import", "BAD", "--study", "x", "--format", "mlflow"], "an MLflow file store is a folder"),
     ],
 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,14 @@ def rss() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def peak_rss() -> int:
+    """This process's high-water RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that over
+    from the parent across fork and exec, so a probe started by a 1.2 GB pytest worker reported 1.2 GB."""
+    with open("/proc/self/status") as fh:
+        line = next(x for x in fh if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
 if __name__ == "__main__":
     spec = RunSpec.from_dict(json.loads(sys.argv[1]))
     torch.set_num_threads(1)
@@ -38,5 +45,5 @@ if __name__ == "__main__":
     before = rss()
     with tempfile.TemporaryDirectory() as folder:
         run(spec, folder, data=data)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     print(json.dumps({"before": before, "peak": peak}))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +22,7 @@ import numpy as np
 
 from lmscale.fit.estimate import Problem, best_of, resample_starts, single_threaded_blas
 from lmscale.fit.forms import Array
+from lmscale.processes import die_with_parent
 
 # Below this many resamples, starting processes costs more than it saves.
 MIN_PARALLEL = 64
@@ -75,6 +77,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(fn: Callable[..., Array], spec: Any, n_rows: int, seed: int) -> None:
+    # A kill -9 of the fit must not leave workers spinning (issue 20 #6). SIGKILL, not SIGTERM: a
+    # forked worker inherits the CLI's SIGTERM handler, and it has nothing to clean up.
+    die_with_parent(signal.SIGKILL)
     _WORKER.update(fn=fn, spec=spec, n_rows=n_rows, seed=seed)
 
 

@@ -87,10 +87,11 @@ def train(
             threads=threads,
             live=live,
         )
-    if summary.failed:
-        first = next(iter(summary.failures.items()))
+    unfinished = summary.unfinished  # failed now, or earlier and not retried
+    if unfinished:
+        first = next(iter(unfinished.items()))
         raise InputError(
-            f"{summary.failed} run(s) failed (first: {first[0]}: {first[1]}); fix and rerun, or use "
+            f"{len(unfinished)} run(s) failed (first: {first[0]}: {first[1]}); fix and rerun, or use "
             "`lmscale sweep run PRESET --retry-failed`"
         )
     return time.time() - t0

@@ -65,7 +65,11 @@ def default_store_path() -> Path:
         return home() / "lmscale.db"
     except OSError as exc:  # LMSCALE_HOME names a file, or a folder that cannot be created
         where = os.environ.get("LMSCALE_HOME") or "~/.cache/lmscale"
-        why = _first_missing_folder(Path(where).expanduser()) if isinstance(exc, FileExistsError) else exc.strerror
+        why = (
+            _first_missing_folder(Path(where).expanduser())
+            if isinstance(exc, FileExistsError)
+            else exc.strerror
+        )
         raise InputError(f"LMSCALE_HOME={where}: not a usable folder ({why or exc})") from None
 
 
