@@ -12,7 +12,8 @@ from scipy import optimize
 
 import lmscale
 from lmscale.errors import InputError
-from lmscale.fit.compute_optimal import approach1, approach2, assign_budgets, fit_parabolas
+from lmscale.fit.budgets import assign_budgets
+from lmscale.fit.compute_optimal import approach1, approach2, fit_parabolas
 from lmscale.fit.intervals import percentile_interval
 
 # Hoffmann et al. 2022 fitted law; the compute-optimal frontier of L = E + A/N^al + B/D^be under C = 6ND is
@@ -176,11 +177,14 @@ def test_budget_outside_sampled_range_is_flagged_and_excluded() -> None:
     df = isoflops()
     last = df["C"] == df["C"].max()
     df = df[~last | (df["N"] < 0.5 * n_opt(df["C"]))]  # largest budget sampled only left of its optimum
-    res = approach2(df, bootstrap=20)
-    assert res.table["status"].tolist()[-1] == "outside" and not res.table["used"].iloc[-1]
-    assert any("outside the sampled N range" in w and "excluded" in w for w in res.warnings)
+    res = approach2(df, bootstrap=20)  # its lowest run is its largest size: the minimum is not bracketed
+    assert res.table["status"].tolist()[-1] == "edge" and not res.table["used"].iloc[-1]
+    assert any("smallest or largest sampled size" in w and "excluded" in w for w in res.warnings)
     assert res.a == pytest.approx(A_TRUE, abs=1e-3)
-    kept = approach2(df, bootstrap=0, exclude_outside=False)
+    whole = approach2(df, bootstrap=20, window="all")  # Hoffmann's whole-profile parabola
+    assert whole.table["status"].tolist()[-1] == "outside" and not whole.table["used"].iloc[-1]
+    assert any("outside the sampled N range" in w and "excluded" in w for w in whole.warnings)
+    kept = approach2(df, bootstrap=0, exclude_outside=False, window="all")
     assert kept.table["used"].iloc[-1] and kept.table["status"].iloc[-1] == "outside"
 
 
@@ -188,20 +192,21 @@ def test_downward_parabola_and_too_few_budgets() -> None:
     df = isoflops(budgets=[1e19, 1e20, 1e21])
     bad = df["C"] == 1e21
     df.loc[bad, "loss"] = 5 - 0.01 * (np.log(df.loc[bad, "N"]) - 20) ** 2  # a cap, not a valley
-    res = approach2(df, bootstrap=0)
+    res = approach2(df, bootstrap=0, window="all")
     assert res.table["status"].tolist() == ["ok", "ok", "downward"]
     assert any("opens downward" in w for w in res.warnings)
+    assert approach2(df, bootstrap=0).table["status"].tolist() == ["ok", "ok", "edge"]  # a cap's lowest run is an end
     assert any("only 2 usable budgets" in w for w in res.warnings)
     with pytest.raises(InputError, match="only 1 budget"):
-        approach2(df[df["C"] != 1e20], bootstrap=0)
+        approach2(df[df["C"] != 1e20], bootstrap=0, window="all")
 
 
 def test_budget_assignment_modes() -> None:
     rng = np.random.default_rng(1)
-    c = np.repeat([1e19, 1e20, 1e21], 5) * 10 ** rng.uniform(-0.05, 0.05, 15)
+    c = np.repeat([1e19, 1e20, 1e21], 5) * 10 ** rng.uniform(-0.01, 0.01, 15)  # extraction-like scatter
     df = pd.DataFrame({"C": np.append(c, 1e22)})
-    by_gap, warn = assign_budgets(df, max_dex=0.3)
-    assert by_gap.nunique() == 4 and not warn
+    found, warn = assign_budgets(df)  # three piles; the lone run is no budget
+    assert found.iloc[:15].nunique() == 3 and np.isnan(found.iloc[-1]) and "1 runs belong to no" in warn[0]
     given, warn = assign_budgets(df, budgets=[1e19, 1e20, 1e21])
     assert np.isnan(given.iloc[-1]) and "1 runs lie more than 0.3 decades" in warn[0]
     assert list(given.iloc[:15].unique()) == [1e19, 1e20, 1e21]
@@ -264,7 +269,7 @@ def test_bad_options() -> None:
         approach2(df, robust="l1")
     with pytest.raises(InputError, match="target_compute"):
         approach2(df, bootstrap=0, target_compute=-1.0)
-    with pytest.raises(InputError, match="budgets=40 clusters but"):
+    with pytest.raises(InputError, match="40 budgets asked for, but the runs form"):
         approach2(df.iloc[:30], budgets=40)
 
 
@@ -296,7 +301,7 @@ def test_budget_with_two_sizes_is_excluded_not_crashing() -> None:
     df = isoflops()
     small = df["C"] == df["C"].min()
     df = pd.concat([df[~small], df[small].iloc[[4, 6]]])  # two sizes left in the smallest budget
-    res = approach2(df, bootstrap=50)
+    res = approach2(df, budgets=np.geomspace(1e18, 1e22, 9), bootstrap=50)
     assert res.table["status"].iloc[0] == "too_few_sizes" and not res.table["used"].iloc[0]
     assert any("fewer than 3 distinct model sizes" in w for w in res.warnings)
     assert res.a == pytest.approx(A_TRUE, abs=1e-3)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.fit.batch import critical_batch, steps_min
+from lmscale.fit.bootstrap import Resampling
 from lmscale.fit.bootstrap import bootstrap as run_bootstrap
 from lmscale.fit.data_constrained import data_constrained_setup, two_stage_block
 from lmscale.fit.diagnostics import (
@@ -27,6 +28,7 @@ from lmscale.fit.law import Conventions, Law
 from lmscale.fit.profile import profile
 from lmscale.fit.result import FitResult
 from lmscale.fit.validate import prepare_columns, validate_runs
+from lmscale.store.tables import numeric_column
 
 # Chinchilla's (and Gopher's) training budget, FLOPs: where N_opt/D_opt are reported by default.
 CHINCHILLA_BUDGET = 5.76e23
@@ -84,6 +86,8 @@ def fit(
     name: str = "",
     conventions: Conventions | None = None,
     profiles: Sequence[str] | str = "auto",
+    groups: str | None = "auto",
+    weights: str | None = None,
 ) -> FitResult:
     """Fit ``form`` to a table of runs (one row per run) and bootstrap it over runs.
 
@@ -97,6 +101,9 @@ def fit(
     ``conventions``: what N and C count in ``df`` (recorded on the result; planning honours them).
     ``profiles``: parameters to profile (lmscale.fit.profile); "auto" profiles E and, for the
     data-constrained form, R_D* and R_N* wherever they are free.
+    ``groups``: a column whose rows are resampled together (one learning curve's points); "auto"
+    uses ``run`` when some run has several rows; None resamples rows. ``weights``: a column of
+    positive per-row weights for the objective (and every resample).
     """
     for bad, message in (
         (not huber_delta > 0, f"--huber-delta must be positive, got {huber_delta}"),
@@ -112,6 +119,7 @@ def fit(
     tied = 1 if tie_exponents and f.tie and not set(f.tie) <= set(fixed_d) else 0
     data, more = validate_runs(df, f, n_free=max(len(f.params) - len(fixed_d) - tied, 1), source=source)
     notes += more
+    resampling = _resampling(df, data, groups, weights, source, notes)
     log_loss = np.log(data["loss"].to_numpy(dtype=float))
     prior_d = _priors(priors)
     common = dict(
@@ -123,14 +131,16 @@ def fit(
         bounds={k: tuple(map(float, v)) for k, v in (bounds or {}).items()},
         tie_exponents=tie_exponents,
     )
-    problem, theta, report = _estimate(common, prior_d, starts, seed)
+    problem, theta, report = _estimate(common, prior_d, starts, seed, resampling.weights)
     params = {p.name: float(v) for p, v in zip(f.params, f.to_public(theta), strict=True)}
     has_alloc = f.name in ("chinchilla", "data-constrained", "kaplan-nd")
     budgets_t = tuple(float(c) for c in (budgets if budgets is not None else (CHINCHILLA_BUDGET,) * has_alloc))
     # The base law was estimated from these runs: refit it in every resample too (see
     # data_constrained.two_stage_block), or the R* intervals would ignore its uncertainty.
     block = two_stage_block(dc, problem, theta, user_fixed) if dc is not None and dc.two_stage else None
-    thetas = run_bootstrap(problem, theta, int(bootstrap), seed=seed, n_jobs=n_jobs, block=block)
+    thetas = run_bootstrap(
+        problem, theta, int(bootstrap), seed=seed, n_jobs=n_jobs, block=block, resampling=resampling
+    )
     ok = np.all(np.isfinite(thetas), axis=1)
     law = Law(f.name, params, x=x, budgets=budgets_t, draws=f.to_public(thetas[ok]) if ok.any() else None, level=level)
     table = residual_table(data, problem, theta)
@@ -209,16 +219,18 @@ def _prepare(
     return df, f, dc, notes
 
 
-def _estimate(common: dict[str, Any], priors: dict[str, Prior], starts: Any, seed: int) -> tuple[Problem, Any, Any]:
+def _estimate(
+    common: dict[str, Any], priors: dict[str, Prior], starts: Any, seed: int, weights: Any = None
+) -> tuple[Problem, Any, Any]:
     """The multi-start fit; with priors, weighted by the residual scale of an unpenalised fit first
     (see Problem.set_prior_scale)."""
     problem = Problem(**common, priors=priors)
     if not priors:
-        theta, report = multistart(problem, starts, seed=seed)
+        theta, report = multistart(problem, starts, weights=weights, seed=seed)
         return problem, theta, report
-    theta0, _ = multistart(Problem(**common), starts, seed=seed)
+    theta0, _ = multistart(Problem(**common), starts, weights=weights, seed=seed)
     problem.set_prior_scale(theta0)
-    theta, report = multistart(problem, starts, seed=seed, extra=problem.reduce(theta0[None, :]))
+    theta, report = multistart(problem, starts, weights=weights, seed=seed, extra=problem.reduce(theta0[None, :]))
     return problem, theta, report
 
 
@@ -240,3 +252,27 @@ def _profiled(profiles: Sequence[str] | str, form: Form, fixed: Mapping[str, flo
         return names
     usual = ("E", "R_D_star", "R_N_star") if form.name == "data-constrained" else ("E",)
     return [k for k in usual if k in form.names and k not in fixed]
+
+
+def _resampling(
+    raw: pd.DataFrame, data: pd.DataFrame, groups: str | None, weights: str | None, source: str | None,
+    notes: list[str],
+) -> Resampling:
+    """Groups of rows resampled together and row weights, from columns of the table."""
+    codes = None
+    if groups == "auto":
+        groups = "run" if "run" in raw.columns and raw["run"].duplicated().any() else None
+    if groups is not None:
+        if groups not in raw.columns:
+            raise InputError(f"{source + ': ' if source else ''}no column {groups!r} to group the bootstrap by")
+        codes = pd.factorize(raw[groups].to_numpy())[0]
+        notes.append(f"bootstrap resamples the {codes.max() + 1} values of {groups!r}, not the {len(codes)} rows")
+    w = None
+    if weights is not None:
+        if weights not in raw.columns:
+            raise InputError(f"{source + ': ' if source else ''}no column {weights!r} of weights")
+        w = numeric_column(raw, weights, source or "", positive=True)
+        notes.append(f"rows weighted by column {weights!r}")
+    if len(raw) != len(data):  # validation keeps every row, in order; say so if that ever changes
+        raise InputError("internal: the validated table lost rows, so groups and weights cannot be aligned")
+    return Resampling(codes, w)

@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,18 +32,39 @@ MIN_PARALLEL = 64
 COUNTS_BYTES = 64 * 2**20
 
 
-def resample_counts(n_rows: int, n_boot: int, seed: int, start: int = 0) -> Array:
-    """(n_boot, n_rows) integer counts of resamples start … start + n_boot − 1; each row sums to n_rows.
+@dataclass(frozen=True)
+class Resampling:
+    """What a resample draws and how rows weigh.
+
+    ``groups``: an integer code per row; rows sharing one (the points of one learning curve) are
+    drawn together, so the resample is over runs, not rows (resampling curve points as if they were
+    independent gives intervals about 3x too narrow). ``weights``: a per-row weight multiplying
+    every count (the fit's own objective uses them too).
+    """
+
+    groups: Array | None = None
+    weights: Array | None = None
+
+
+def resample_counts(
+    n_rows: int, n_boot: int, seed: int, start: int = 0, resampling: Resampling = Resampling()
+) -> Array:
+    """(n_boot, n_rows) counts of resamples start … start + n_boot − 1 (times the row weights).
 
     Resample i comes from SeedSequence(seed, spawn_key=(i,)), the i-th child of
     SeedSequence(seed).spawn(): any range of resamples is drawn the same wherever it is drawn.
+    With groups, each resample draws as many groups as there are, with replacement, and a row
+    counts as often as its group was drawn.
     """
-    p = np.full(n_rows, 1.0 / n_rows)
+    groups = resampling.groups
+    units = n_rows if groups is None else int(groups.max()) + 1
+    p = np.full(units, 1.0 / units)
     out = np.empty((n_boot, n_rows))
     for k in range(n_boot):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(start + k,)))
-        out[k] = rng.multinomial(n_rows, p)
-    return out
+        drawn = rng.multinomial(units, p)
+        out[k] = drawn if groups is None else drawn[groups]
+    return out if resampling.weights is None else out * resampling.weights[None, :]
 
 
 def _fit_block(spec: tuple[Problem, Array], counts: Array) -> Array:
@@ -76,17 +98,17 @@ def _context() -> mp.context.BaseContext:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(fn: Callable[..., Array], spec: Any, n_rows: int, seed: int) -> None:
+def _init_worker(fn: Callable[..., Array], spec: Any, n_rows: int, seed: int, resampling: Resampling) -> None:
     # A kill -9 of the fit must not leave workers spinning (issue 20 #6). SIGKILL, not SIGTERM: a
     # forked worker inherits the CLI's SIGTERM handler, and it has nothing to clean up.
     die_with_parent(signal.SIGKILL)
-    _WORKER.update(fn=fn, spec=spec, n_rows=n_rows, seed=seed)
+    _WORKER.update(fn=fn, spec=spec, n_rows=n_rows, seed=seed, resampling=resampling)
 
 
 def _run_range(bounds: tuple[int, int]) -> Array:
     """Refit resamples start … stop − 1, drawing their counts here (in the worker)."""
     start, stop = bounds
-    counts = resample_counts(_WORKER["n_rows"], stop - start, _WORKER["seed"], start)
+    counts = resample_counts(_WORKER["n_rows"], stop - start, _WORKER["seed"], start, _WORKER["resampling"])
     return _WORKER["fn"](_WORKER["spec"], counts)
 
 
@@ -106,12 +128,13 @@ def bootstrap(
     seed: int = 0,
     n_jobs: int | None = None,
     block: tuple[Callable[..., Array], Any] | None = None,
+    resampling: Resampling = Resampling(),
 ) -> Array:
     """Internal θ for each resample (n_boot, P); rows of NaN where a refit failed.
 
     ``block``: (function, spec) refitting a block of resamples as ``function(spec, counts)``, counts a
     (k, n_rows) array, for estimators that are more than one multi-start fit (the data-constrained
-    two-stage fit).
+    two-stage fit). ``resampling``: groups of rows drawn together, and row weights.
     """
     if n_boot <= 0:
         return np.empty((0, problem.base.size))
@@ -122,10 +145,10 @@ def bootstrap(
     jobs = default_jobs() if n_jobs is None else max(1, int(n_jobs))
     if jobs == 1 or n_boot < MIN_PARALLEL:
         ranges = resample_ranges(n_boot, n_rows, 1)
-        return np.vstack([fn(spec, resample_counts(n_rows, b - a, seed, a)) for a, b in ranges])
+        return np.vstack([fn(spec, resample_counts(n_rows, b - a, seed, a, resampling)) for a, b in ranges])
     ranges = resample_ranges(n_boot, n_rows, jobs * 4)
     with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=_context(), initializer=_init_worker, initargs=(fn, spec, n_rows, seed)
+        max_workers=jobs, mp_context=_context(), initializer=_init_worker, initargs=(fn, spec, n_rows, seed, resampling)
     ) as pool:
         parts = list(pool.map(_run_range, ranges))
     return np.vstack(parts)
