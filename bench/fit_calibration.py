@@ -3,8 +3,8 @@
 Runs each method on Chinchilla's points (Epoch's extraction), Porian et al.'s 15 IsoFLOP
 configurations and Muennighoff et al.'s 182 data-constrained runs, and prints one table: our
 estimate, the published value, and whether the published value (or its interval) is matched.
-It also backtests approach 3 on Chinchilla's points: fitted on every budget but the largest, it
-predicts the largest budget's runs.
+It also backtests approach 3 on Chinchilla's points (fitted on every budget but the largest, it
+predicts the largest budget's runs) and runs the method selection of `lmscale fit --form auto`.
 
     python bench/fit_calibration.py [--bootstrap 200]
 """
@@ -18,6 +18,7 @@ import numpy as np
 
 from lmscale.fit import approach2, backtest, fit, get_law
 from lmscale.fit.budgets import assign_budgets
+from lmscale.fit.select import compare_methods, truth_uncertainty_dex
 from lmscale.reference import PORIAN_CONFIG, load_epoch2024, load_muennighoff2023, load_porian2024
 
 EPOCH_PUBLISHED = {"E": 1.817, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
@@ -55,6 +56,16 @@ def chinchilla(boot: int) -> list[dict]:
     out.append(row("Chinchilla 240", "approach 3 backtest (largest budget held out)",
                    f"mean error {100 * s['mean_abs_rel_error']:.2f}%, {100 * s['pi_coverage']:.0f}% inside PI",
                    "-", f"{s['n_test']} held-out runs", time.time() - t))
+    t = time.time()
+    sel = compare_methods(df, bootstrap=boot)
+    errs = sel.table.set_index("method")["N_opt_error_dex"].dropna()
+    truth = sel.truth.iloc[0]
+    out.append(row("Chinchilla 240", "method selection (--form auto)",
+                   ", ".join(f"{m} {e:.3f} dex" for m, e in errs.items()) + f" → {sel.best}",
+                   f"held-out minimum at {truth['C']:.3g}: N_opt {truth['N_opt']:.3g} "
+                   f"(±{truth_uncertainty_dex(sel.truth):.3f} dex)",
+                   "tie (within the minimum's own uncertainty)" if any("does not rank" in w for w in sel.warnings)
+                   else "ranked", time.time() - t))
     return out
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from lmscale.errors import InputError
 from lmscale.fit import FitResult, fit
 from lmscale.jsonsafe import plain
+from lmscale.report.identify import display_name, flags, not_identified
 from lmscale.report.summary import fmt, pct
 
 #: Presets by mode: a CPU demo (minutes), a reduced one for CI, a larger one for a GPU.
@@ -159,23 +160,33 @@ def _ci(result: FitResult, name: str) -> tuple[float, float]:
 
 
 def summary_lines(res: DemoResult, analysis: Any) -> list[str]:
-    """The terminal summary: the fitted law with intervals, tokens per parameter, backtest error."""
+    """The terminal summary: the fitted law with intervals, tokens per parameter, backtest error.
+
+    A quantity the fit leaves unidentified is marked, and an unidentified optimum is not printed as a
+    headline: the line says why and what would identify it (as the report's summary does).
+    """
     lines: list[str] = []
     f = res.fit
+    fl = flags(f, getattr(analysis, "target_flops", math.nan))
     if f is not None:
         p = f.params
         parts = []
         for name, label in (("E", "E"), ("A", "A"), ("alpha", "α"), ("B", "B"), ("beta", "β")):
             lo, hi = _ci(f, name)
-            parts.append(f"{label} = {fmt(p[name])} [{fmt(lo)}, {fmt(hi)}]")
+            mark = " (not identified)" if name in fl.names else ""
+            parts.append(f"{label} = {fmt(p[name])} [{fmt(lo)}, {fmt(hi)}]{mark}")
         lines.append("Fitted L(N, D) = E + A/N^α + B/D^β (95% bootstrap intervals):")
         lines.append("  " + ", ".join(parts))
         a = f.derived.get("a")
         if a is not None:
             a_lo, a_hi = _ci(f, "a")
             lines.append(f"  compute-optimal N ∝ C^a with a = {fmt(a)} [{fmt(a_lo)}, {fmt(a_hi)}]")
+        lines += [f"  {not_identified(display_name(n), [n], fl)}" for n in fl.names if n in p]
     al = getattr(analysis, "allocation", None)
-    if al is not None:
+    if al is not None and fl.optimum:
+        what = f"The compute-optimal allocation at {fmt(analysis.target_flops)} FLOPs"
+        lines.append(f"{not_identified(what, fl.optimum, fl)} Predicted loss there: {fmt(al.loss.value)}.")
+    elif al is not None:
         t = al.tokens_per_param
         lines.append(
             f"Compute-optimal tokens per parameter at {fmt(analysis.target_flops)} FLOPs: {fmt(t.value)} "
@@ -193,7 +204,9 @@ def summary_lines(res: DemoResult, analysis: Any) -> list[str]:
     fr = getattr(analysis, "frontier", None)
     if fr is not None:
         lo, hi = fr.ci.get("alpha_C", (math.nan, math.nan))
-        lines.append(f"L(C_min) from the learning-curve frontier: α_C = {fmt(fr.alpha_C)} [{fmt(lo)}, {fmt(hi)}]")
+        lines.append(
+            f"L(C_min) from the learning-curve frontier: α_C = {fmt(fr.alpha_C)} [{fmt(lo)}, {fmt(hi)}]"
+        )
     bt = res.backtest
     if bt is not None:
         lines.append(

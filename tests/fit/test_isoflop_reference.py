@@ -35,7 +35,7 @@ def test_porian_configurations_land_inside_their_published_intervals() -> None:
         assert len(res.table) == f["n_flop_budgets"]  # budgets recovered exactly
         inside += f["a_lo"] <= res.a <= f["a_hi"]
         errors.append(res.a - f["a"])
-    assert inside >= 13
+    assert inside >= 13  # whole-profile parabolas: 7 (issue 14); see LOSS_WINDOWS
     assert np.mean(np.abs(errors)) <= 0.01
 
 

@@ -17,15 +17,20 @@ from rich.console import Console
 from rich.table import Table
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.fit_auto import select_and_fit
 from lmscale.cli.options import JsonOpt, StoreOpt, choice, exactly_one, output_option
 from lmscale.errors import InputError
 from lmscale.fit import FORM_NAMES, Conventions, FitResult, backtest, fit, get_law, rollout
 from lmscale.fit.law import N_CONVENTIONS
+from lmscale.fit.select import SELECT_BOOTSTRAP
 from lmscale.jsonsafe import plain
 from lmscale.reference import load_epoch2024
 from lmscale.store.tables import load_study, read_table
 
 REFERENCES = ("epoch2024",)
+RefineChoice = choice("RefineChoice", ("none", "parabola"))
+#: Forms that need only learning curves: --curves F alone is a source for them.
+CURVES_ONLY = ("approach1", "frontier")
 #: Forms fitted by lmscale.fit.compute_optimal / frontier rather than by fit(): they read learning
 #: curves (approach1, frontier) or IsoFLOP groups of final points (approach2).
 CURVE_FORMS = ("approach1", "approach2", "frontier")
@@ -79,6 +84,7 @@ def _fit_curve_form(
     curves: pd.DataFrame | None,
     budgets: list[float],
     groups: int | None,
+    refine: str = "none",
     **common: Any,
 ) -> Any:
     """approach1, approach2 or the frontier; ``common``: bootstrap, seed and conventions."""
@@ -91,7 +97,7 @@ def _fit_curve_form(
     if curves is None or curves.empty:
         raise InputError(f"--form {form} needs learning curves: give --curves FILE or --study S")
     if form == "approach1":
-        return approach1(curves, target_compute=target, **common)
+        return approach1(curves, target_compute=target, refine=refine, **common)
     return fit_frontier(curves, **common)
 
 
@@ -139,8 +145,14 @@ def _print_fit(result: FitResult, source: str) -> None:
         if name in result.settings.get("fixed", {}):
             table.add_row(name, _fmt(value), "fixed")
         else:
-            table.add_row(name, _fmt(value), f"[{_fmt(lo)}, {_fmt(hi)}]" if result.ci else "-")
+            ci = f"[{_fmt(lo)}, {_fmt(hi)}]" if result.ci else "-"
+            table.add_row(name, _fmt(value), ci + (" not identified" if name in result.unidentified else ""))
     console.print(table)
+    if result.unidentified:
+        console.print(
+            f"[bold yellow]not identified by this data:[/bold yellow] {', '.join(result.unidentified)} "
+            "(see the warnings; do not plan on these values)"
+        )
     s = result.starts
     console.print(
         f"starts: {s['method']}, {s['n_reached_best']}/{s['n_starts']} reached the best objective "
@@ -177,8 +189,11 @@ def _load_source(
     if study is not None:
         df, stored_curves, conventions = load_study_tables(study, options["store"], n, c)
         return df, curves if curves is not None else stored_curves, f"study {study}", conventions
-    conventions = Conventions(n=n or "unknown", c=C_OPTION.get(c or "", "unknown"), data=str(runs))
-    return read_table(runs), curves, str(runs), conventions
+    label = str(runs if runs is not None else options["curves"])
+    conventions = Conventions(n=n or "unknown", c=C_OPTION.get(c or "", "unknown"), data=label)
+    if runs is None:  # --curves alone, for a form that reads only curves
+        return pd.DataFrame(), curves, label, conventions
+    return read_table(runs), curves, label, conventions
 
 
 def _write_curve_fit(result: Any, source: str, output: Path | None, as_json: bool) -> dict[str, Any]:
@@ -198,7 +213,16 @@ def _write_curve_fit(result: Any, source: str, output: Path | None, as_json: boo
 def fit_command(
     runs: Path = typer.Argument(None, help="Table of runs: CSV/TSV/Parquet with N, D, loss (C optional)."),
     form: str = typer.Option(
-        "chinchilla", "--form", help=f"One of: {', '.join((*FORM_NAMES, *CURVE_FORMS))}."
+        "chinchilla",
+        "--form",
+        help=f"One of: {', '.join((*FORM_NAMES, *CURVE_FORMS))}, or auto (backtest approaches 1-3 and "
+        "the frontier on the largest budget(s), then fit the one that predicted N_opt best).",
+    ),
+    holdout: int = typer.Option(
+        1, "--holdout", min=1, help="--form auto: how many of the largest IsoFLOP budgets to hold out."
+    ),
+    refine: RefineChoice = typer.Option(
+        "none", "--refine", help="approach1: none (the envelope's points) or parabola (Porian et al.)."
     ),
     study: str = typer.Option(None, "--study", help="Fit the completed runs of a study in the run store."),
     store: StoreOpt = None,
@@ -253,7 +277,9 @@ def fit_command(
     do_rollout: bool = typer.Option(False, "--rollout", help="Backtest over successive cut-offs."),
 ) -> None:
     """Fit a scaling law with robust multi-start estimation and bootstrap intervals."""
-    exactly_one({"RUNS (a CSV/Parquet file)": runs, "--reference NAME": reference, "--study S": study})
+    curves_only = form in CURVES_ONLY and curves is not None and runs is None and reference is None and study is None
+    if not curves_only:
+        exactly_one({"RUNS (a CSV/Parquet file)": runs, "--reference NAME": reference, "--study S": study})
     if save and study is None:
         raise InputError("--save stores the fit with its study: give --study S")
     if drop_outliers and reference is None:
@@ -268,17 +294,10 @@ def fit_command(
         c=c_convention and c_convention.value,
     )
     df, curve_table, source, conventions = _load_source(runs, reference, study, source_options)
+    curve_options = dict(bootstrap=bootstrap, seed=seed, conventions=conventions)
+    refine_to = refine.value if hasattr(refine, "value") else str(refine)
     if form in CURVE_FORMS:
-        result = _fit_curve_form(
-            form,
-            df,
-            curve_table,
-            budget,
-            isoflop_groups,
-            bootstrap=bootstrap,
-            seed=seed,
-            conventions=conventions,
-        )
+        result = _fit_curve_form(form, df, curve_table, budget, isoflop_groups, refine_to, **curve_options)
         _save(save, study, store, form, _write_curve_fit(result, source, output, as_json))
         return
     options: dict[str, Any] = dict(
@@ -300,6 +319,20 @@ def fit_command(
         options["bcrit"] = _pairs([f"bcrit={bcrit}"], "--bcrit", 2)["bcrit"]
     if do_backtest or do_rollout:
         _backtest(df, form, source, options, cutoff, by, do_rollout, as_json, output)
+        return
+    if form == "auto":
+
+        def fit_best(chosen: str) -> dict[str, Any]:
+            if chosen in CURVE_FORMS:
+                r = _fit_curve_form(chosen, df, curve_table, budget, isoflop_groups, "parabola", **curve_options)
+                return _write_curve_fit(r, source, None, as_json) if not as_json else r.to_dict(include_draws=False)
+            r = run_fit(df, form=chosen, **options, source=source, conventions=conventions)
+            if not as_json:
+                _print_fit(r, source)
+            return r.to_dict(include_draws=False)
+
+        select = dict(bootstrap=min(bootstrap, SELECT_BOOTSTRAP), seed=seed, n_jobs=jobs)
+        select_and_fit(df, curve_table, source, holdout, fit_best, as_json, output, **select)
         return
     result = run_fit(df, form=form, **options, source=source, conventions=conventions)
     _save(save, study, store, form, result.to_dict(include_draws=False))

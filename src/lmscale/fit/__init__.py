@@ -6,7 +6,7 @@ Pure numpy/scipy/pandas: importing this package never imports torch.
 from lmscale.fit.api import fit
 from lmscale.fit.backtest import Backtest, backtest, rollout
 from lmscale.fit.batch import BatchSweepResult, BcritFit, bcrit_from_batch_sweep, fit_bcrit
-from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
+from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2, budget_minima
 from lmscale.fit.curves import exclude_warmup, final_points
 from lmscale.fit.estimate import Prior
 from lmscale.fit.forms import FORM_NAMES, Form, get_form
@@ -16,6 +16,7 @@ from lmscale.fit.law import Conventions, Law
 from lmscale.fit.loglog import LogLogLine, fit_line
 from lmscale.fit.registry import CriticalBatchLaw, get_law, law_names, load_law, loss_law
 from lmscale.fit.result import FitResult
+from lmscale.fit.select import MethodSelection, compare_methods
 from lmscale.fit.validate import validate_runs as _validate_runs
 
 
@@ -36,6 +37,9 @@ __all__ = [
     "ComputeOptimal",
     "approach1",
     "approach2",
+    "budget_minima",
+    "compare_methods",
+    "MethodSelection",
     "bcrit_from_batch_sweep",
     "exclude_warmup",
     "final_points",

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
+from scipy.special import gammainc
 
 from lmscale.errors import InputError
 from lmscale.fit.curves import check_positive
@@ -45,7 +45,7 @@ def _piles(lc: np.ndarray, window: float) -> list[tuple[float, np.ndarray, float
             members, centre = idx[np.abs(lc[idx] - lc[seed]) <= window], float(lc[seed])
         around = np.sum(np.abs(lc - centre) <= BACKGROUND_DEX) - members.size
         expected = max(around / (2 * (BACKGROUND_DEX - window)) * 2 * window, MIN_BACKGROUND)
-        out.append((centre, members, float(poisson.sf(members.size - 1, expected))))
+        out.append((centre, members, float(gammainc(members.size, expected))))  # Poisson P(X >= k)
         left[members] = False
     return out
 

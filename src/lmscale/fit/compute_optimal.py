@@ -313,18 +313,30 @@ def _vertex_status(coef: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np
 
 
 _STATUS = {0: "ok", 1: "outside", 2: "downward", 3: "too_few_sizes", 4: "edge"}
-#: Loss windows tried in turn around a profile's lowest run, relative to its loss: a window's parabola
-#: must open upward with its vertex inside the window, else the next, wider one is tried (inf: the
-#: whole profile). Near the minimum a parabola is a good model; across 2+ decades of N it is not,
-#: and a whole-profile fit pulls small budgets' vertices towards small N (Porian et al. 2024). On
-#: Porian et al.'s 15 configurations this lands 13 exponents inside their published 95% intervals
-#: (mean |Δa| 0.008) against 7 for the whole profile; on Chinchilla's points a = 0.522.
+#: Loss windows tried in turn around a profile's lowest run, relative to its loss: a window is taken
+#: when its parabola opens upward with its vertex inside and the vertex's standard error (delta method,
+#: from the loss noise pooled over budgets) is at most MAX_VERTEX_SE in ln N; else the next, wider one
+#: is tried (inf: the whole profile). Near the minimum a parabola is a good model; across 2+ decades
+#: of N it is not, and a whole-profile fit pulls small budgets' vertices towards small N (Porian et
+#: al. 2024). But a parabola through 3 noisy runs places its vertex anywhere: the standard error
+#: tells a dense, quiet profile (Porian's seed-averaged points) from a sparse, noisy one.
+#: MAX_VERTEX_SE was chosen on three data sets (bench/fit_calibration.py): exponents inside Porian
+#: et al.'s published 95% intervals / mean |Δa| / Chinchilla a / 10 synthetic 5-run-per-budget
+#: studies (0.4% noise) mean |Δa|: whole profile 7 / 0.025 / 0.52 / -; no SE limit 14 / 0.008 /
+#: 0.519 / 0.040 (max 0.095); 0.05: 11 / 0.013 / 0.512 / 0.010; 0.1: 13 / 0.007 / 0.522 / 0.015
+#: (max 0.041); 0.2: 13 / 0.008 / 0.524 / 0.019 (max 0.081).
 LOSS_WINDOWS = (0.005, 0.01, 0.02, 0.05, 0.1, np.inf)
+MIN_WINDOW_RUNS = 3  # the lowest run and one on each side
+MAX_VERTEX_SE = 0.1  # ln N: a 10% standard error in N_opt
+NOISE_WINDOW_RUNS = 5  # the noise comes from parabolas through 5 runs (2 residual degrees of freedom)
 
 
-def _window(x: np.ndarray, y: np.ndarray, present: np.ndarray, tau: float) -> np.ndarray | None:
-    """Runs (mask) within ``tau`` of the lowest present run's loss, contiguous in N around it and
-    with at least one run on each side; None when the lowest run is the smallest or largest size."""
+def _window(
+    x: np.ndarray, y: np.ndarray, present: np.ndarray, tau: float, min_runs: int = MIN_WINDOW_RUNS
+) -> np.ndarray | None:
+    """Runs (mask) within ``tau`` of the lowest present run's loss, contiguous in N around it, with at
+    least one run on each side and ``min_runs`` in all (grown towards the lower-loss side); None when
+    the lowest run is the smallest or largest size."""
     idx = np.flatnonzero(present)
     pos = int(np.argmin(y[idx]))
     if pos == 0 or pos == idx.size - 1:
@@ -335,6 +347,9 @@ def _window(x: np.ndarray, y: np.ndarray, present: np.ndarray, tau: float) -> np
         lo -= 1
     while hi < idx.size - 1 and y[idx[hi + 1]] <= limit:
         hi += 1
+    while hi - lo + 1 < min_runs and (lo > 0 or hi < idx.size - 1):
+        grow_low = hi == idx.size - 1 or (lo > 0 and y[idx[lo - 1]] <= y[idx[hi + 1]])
+        lo, hi = (lo - 1, hi) if grow_low else (lo, hi + 1)
     mask = np.zeros(len(x), bool)
     mask[idx[lo : hi + 1]] = True
     return mask
@@ -368,12 +383,42 @@ def _vertices(x: np.ndarray, y: np.ndarray, counts: np.ndarray, how: _ParabolaFi
         lo = np.where(weights > 0, x[None, :], np.inf).min(axis=1)
         hi = np.where(weights > 0, x[None, :], -np.inf).max(axis=1)
         v, st = _vertex_status(c, lo, hi)
-        done = (st == 0) | (tau == taus[-1])
+        se = _vertex_se(x, weights, c, how.noise * float(np.median(y)))
+        done = ((st == 0) & ~(se > MAX_VERTEX_SE)) | (tau == taus[-1])
         rows = np.asarray(rows)
         xs[rows[done]], status[rows[done]], coef[rows[done]] = v[done], st[done], c[done]
         pending[rows[done]] = False
     return xs, status, coef
 
+
+
+def _vertex_se(x: np.ndarray, weights: np.ndarray, coef: np.ndarray, sigma: float) -> np.ndarray:
+    """Standard error of each row's vertex −p1/(2·p2) in ln N (delta method), for loss noise sigma."""
+    if not np.isfinite(sigma):
+        return np.full(len(weights), np.nan)
+    design = np.column_stack([np.ones_like(x), x, x * x])
+    xtwx = np.einsum("ni,kn,nj->kij", design, weights, design)
+    with np.errstate(all="ignore"):
+        cov = np.linalg.pinv(xtwx) * sigma**2
+        p1, p2 = coef[:, 1], coef[:, 2]
+        g = np.column_stack([np.zeros_like(p1), -1 / (2 * p2), p1 / (2 * p2**2)])
+        return np.sqrt(np.einsum("ki,kij,kj->k", g, cov, g))
+
+
+def _pooled_noise(df: pd.DataFrame) -> float:
+    """Relative loss scatter about each budget's parabola through its 5 runs nearest the minimum,
+    pooled over budgets (the budgets' shared noise level)."""
+    ss, dof = 0.0, 0
+    for _, g in df.groupby("budget"):
+        g = g.sort_values("_lnN")
+        x, y = g["_lnN"].to_numpy(float), g["loss"].to_numpy(float)
+        m = _window(x, y, np.ones(len(x), bool), 0.0, NOISE_WINDOW_RUNS)
+        if m is None or m.sum() < 4:
+            continue
+        coef = np.polyfit(x[m] - x[m].mean(), y[m], 2)
+        r = (y[m] - np.polyval(coef, x[m] - x[m].mean())) / np.median(y)
+        ss, dof = ss + float(r @ r), dof + int(m.sum()) - 3
+    return math.sqrt(ss / dof) if dof else math.nan
 
 
 def _prepare_finals(finals: pd.DataFrame, flops_per_token: float | None) -> tuple[pd.DataFrame, str]:
@@ -423,13 +468,16 @@ class _ParabolaFit:
     exclude_outside: bool
     bootstrap: int
     level: float
+    noise: float = math.nan  # relative loss noise pooled over budgets, for the vertex's standard error
 
 
 def _budget_row(
     c_b: float, g: pd.DataFrame, how: _ParabolaFit, rng: np.random.Generator, warnings: list[str]
 ) -> tuple[dict[str, Any], np.ndarray]:
     """One budget's vertex N_opt (a parabola in ln N), its bootstrap vertices (NaN where excluded)."""
-    g = g.sort_values("_lnN", kind="stable")
+    # Sizes equal to 1e-4 in ln N are one size: Chinchilla's extracted points list 9.293215e9 and
+    # 9.293224e9, and two "sizes" that close give a parabola of any curvature.
+    g = g.assign(_lnN=g["_lnN"].round(4)).sort_values("_lnN", kind="stable")
     x, y = g["_lnN"].to_numpy(), g["loss"].to_numpy(float)
     centre = float(x.mean())  # centring keeps the normal equations well conditioned
     lo, hi = float(x.min()), float(x.max())
@@ -507,6 +555,63 @@ def _allocation_lines(
     return n_law, d_law, failed
 
 
+def _budget_table(
+    finals: pd.DataFrame,
+    budgets: Sequence[float] | int | None,
+    budget_col: str,
+    window_dex: float,
+    how: _ParabolaFit,
+    seed: int,
+    flops_per_token: float | None,
+) -> tuple[pd.DataFrame, list[np.ndarray], pd.DataFrame, str, list[str]]:
+    """(one row per budget, its bootstrap vertices, the runs with their budget, C convention, warnings)."""
+    df, how_c = _prepare_finals(finals, flops_per_token)
+    budget, warnings = assign_budgets(df, budgets, budget_col, window_dex)
+    df["budget"] = budget
+    df = df[np.isfinite(df["budget"])].copy()
+    df["_lnN"] = np.log(df["N"].astype(float))
+    if how.window == "auto":
+        how = replace(how, noise=_pooled_noise(df))
+    rng = np.random.default_rng(seed)
+    rows, boot_xs = [], []  # per budget: the row, and (bootstrap,) vertex ln N, NaN where excluded
+    for c_b, g in df.groupby("budget", sort=True):
+        row, bxs = _budget_row(float(c_b), g, how, rng, warnings)
+        rows.append(row)
+        boot_xs.append(bxs)
+    if not rows:
+        raise InputError("approach2: no budget has runs left after assigning budgets")
+    return pd.DataFrame(rows), boot_xs, df, how_c, warnings
+
+
+def _parabola_options(
+    robust: str, window: str, huber_delta: float, exclude_outside: bool, bootstrap: int, level: float
+) -> _ParabolaFit:
+    where = "approach2"
+    check_bootstrap(bootstrap, level, where)
+    if robust not in ("huber", "ls"):
+        raise InputError(f"{where}: robust must be 'huber' or 'ls', got {robust!r}")
+    if not (math.isfinite(huber_delta) and huber_delta > 0):
+        raise InputError(f"{where}: huber_delta must be positive, got {huber_delta!r}")
+    if window not in ("auto", "all"):
+        raise InputError(f"{where}: window must be 'auto' or 'all', got {window!r}")
+    return _ParabolaFit(robust, window, huber_delta, exclude_outside, int(bootstrap), level)  # type: ignore[arg-type]
+
+
+def budget_minima(
+    finals: pd.DataFrame,
+    budgets: Sequence[float] | int | None = None,
+    budget_col: str = "budget",
+    window: Literal["auto", "all"] = "auto",
+    bootstrap: int = 0,
+    seed: int = 0,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Each budget's IsoFLOP minimum, as approach 2 finds it: one row per budget (C, N_opt with its
+    bootstrap interval N_opt_low/N_opt_high, loss_opt, status, used). One budget is enough here."""
+    how = _parabola_options("huber", window, 1e-3, True, bootstrap, level)
+    return _budget_table(finals, budgets, budget_col, WINDOW_DEX, how, seed, None)[0]
+
+
 def approach2(
     finals: pd.DataFrame,
     budgets: Sequence[float] | int | None = None,
@@ -533,29 +638,10 @@ def approach2(
     ``conventions``: what N and C count (C computed as 6·N·D is 6ND).
     """
     where = "approach2"
-    check_bootstrap(bootstrap, level, where)
-    if robust not in ("huber", "ls"):
-        raise InputError(f"{where}: robust must be 'huber' or 'ls', got {robust!r}")
-    if not (math.isfinite(huber_delta) and huber_delta > 0):
-        raise InputError(f"{where}: huber_delta must be positive, got {huber_delta!r}")
-    df, how_c = _prepare_finals(finals, flops_per_token)
-    budget, warnings = assign_budgets(df, budgets, budget_col, window_dex)
-    df["budget"] = budget
-    df = df[np.isfinite(df["budget"])].copy()
-    df["_lnN"] = np.log(df["N"].astype(float))
-
-    if window not in ("auto", "all"):
-        raise InputError(f"{where}: window must be 'auto' or 'all', got {window!r}")
-    how = _ParabolaFit(robust, window, huber_delta, exclude_outside, int(bootstrap), level)
-    rng = np.random.default_rng(seed)
-    rows, boot_xs = [], []  # per budget: the row, and (bootstrap,) vertex ln N, NaN where excluded
-    for c_b, g in df.groupby("budget", sort=True):
-        row, bxs = _budget_row(float(c_b), g, how, rng, warnings)
-        rows.append(row)
-        boot_xs.append(bxs)
-    table = pd.DataFrame(rows)
-    if len(table) == 0:
-        raise InputError(f"{where}: no budget has runs left after assigning budgets")
+    how = _parabola_options(robust, window, huber_delta, exclude_outside, bootstrap, level)
+    table, boot_xs, df, how_c, warnings = _budget_table(
+        finals, budgets, budget_col, window_dex, how, seed, flops_per_token
+    )
     use = table["used"].to_numpy(bool)
     if use.sum() < 2:
         raise InputError(

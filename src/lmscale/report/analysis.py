@@ -19,6 +19,7 @@ from lmscale.fit import Backtest, FitResult, backtest, fit
 from lmscale.fit.batch import BatchSweepResult, bcrit_from_batch_sweep
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
 from lmscale.fit.frontier import FrontierResult, fit_frontier
+from lmscale.fit.select import SELECT_BOOTSTRAP, MethodSelection, compare_methods, ranks_above
 from lmscale.report.data import ReportInput
 
 T = TypeVar("T")
@@ -29,6 +30,8 @@ SKIPPABLE = (InputError, ValueError, ArithmeticError, np.linalg.LinAlgError)
 HOLDOUT_FRACTION = 0.2
 #: Default target when none is given: this many times the largest run's compute.
 DEFAULT_TARGET_FACTOR = 100.0
+#: A headline allocation whose 95% interval for N_opt spans more decades than this is not quoted.
+MAX_HEADLINE_DECADES = 1.0
 
 
 @dataclass
@@ -48,6 +51,10 @@ class Analysis:
     whatif: Any = None  # lmscale.plan.WhatIf at the target
     next_dollar: dict[str, float] | None = None
     batch: BatchSweepResult | None = None
+    selection: MethodSelection | None = None  # every method backtested on the largest budget
+    headline: ComputeOptimal | None = None  # approach 1 or 2 where that backtest ranks it above approach 3
+    headline_name: str = "approach3"  # the method the headline quotes
+    headline_note: str = ""  # why a method the backtest preferred is not quoted
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -199,6 +206,12 @@ def analyse(
                 data.curves, bootstrap=bootstrap, seed=seed, target_compute=target, conventions=conv
             ),
         )
+    a.selection = attempt(
+        sk,
+        "method backtest",
+        lambda: compare_methods(runs, data.curves, bootstrap=min(bootstrap, SELECT_BOOTSTRAP), seed=seed),
+    )
+    attempt(sk, "headline method", lambda: choose_headline(a, seed))
     if a.main is not None:
         from lmscale.plan import optimal, what_if
 
@@ -207,3 +220,31 @@ def analyse(
         a.next_dollar = attempt(sk, "next dollar", lambda: next_dollar(a.main, runs))
     a.batch = attempt(sk, "critical batch size", lambda: batch_sweep(data))
     return a
+
+
+def choose_headline(a: Analysis, seed: int) -> None:
+    """Set the allocation the headline quotes: approach 1 or 2 when the method backtest ranks it above
+    approach 3 by more than the held-out minimum's own uncertainty and its N_opt at the target is
+    identified (a 95% interval within MAX_HEADLINE_DECADES); otherwise approach 3 stays."""
+    sel = a.selection
+    if sel is None or sel.best not in ("approach1", "approach2") or not ranks_above(sel, sel.best, "approach3"):
+        return
+    if sel.best == "approach2":
+        chosen = a.approach2
+    else:
+        chosen = approach1(  # as the backtest fitted it: the parabola refine
+            a.data.curves,
+            refine="parabola",
+            bootstrap=a.bootstrap,
+            seed=seed,
+            target_compute=a.target_flops,
+            conventions=a.data.conventions,
+        )
+    if chosen is None or chosen.target is None:
+        return
+    lo, hi = chosen.target["ci"]["N_opt"]
+    span = math.log10(hi / lo) if lo > 0 and math.isfinite(lo) and math.isfinite(hi) else math.inf
+    if span > MAX_HEADLINE_DECADES:
+        a.headline_note = f"its N_opt at the target spans {span:.1f} decades (95% interval)"
+        return
+    a.headline, a.headline_name = chosen, sel.best

@@ -15,6 +15,7 @@ from lmscale.errors import InputError
 from lmscale.fit import get_law
 from lmscale.fit.intervals import percentile_interval
 from lmscale.report.analysis import Analysis
+from lmscale.report.identify import flags
 from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span, new_figure
 from lmscale.report.summary import fmt
 
@@ -77,7 +78,9 @@ def learning_curves(a: Analysis) -> FigureSpec:
         ax_c.plot(env["C"], env["loss"], "k.", ms=4, label="compute-efficient frontier")
         cg = log_span(env["C"])
         alpha = fr.alpha_C
-        ax_c.plot(cg, fr.predict(C=cg), "--", color=FIT_COLOR, lw=1.6, label=f"L(C_min) = (C_c/C)^{alpha:.3f}")
+        ax_c.plot(
+            cg, fr.predict(C=cg), "--", color=FIT_COLOR, lw=1.6, label=f"L(C_min) = (C_c/C)^{alpha:.3f}"
+        )
         ax_c.legend(fontsize=8, loc="upper right")
         lo, hi = fr.ci.get("alpha_C", (np.nan, np.nan))
         kaplan = get_law("kaplan2020-c").params["alpha_C"]
@@ -290,6 +293,11 @@ def optimal_allocation(a: Analysis) -> FigureSpec:
         "N_opt = G·(C/6)^a, D_opt = G⁻¹·(C/6)^b with a = β/(α+β) from the L(N, D) fit; approaches 1 and 2 "
         "regress the measured optima on C."
     )
+    if flags(res, a.target_flops).optimum:
+        caption += (
+            " The L(N, D) fit does not identify the optimum at the target (see the summary): "
+            "its marker there is no recommendation."
+        )
     return FigureSpec("optimal_allocation", "Compute-optimal N and D", caption, fig, out)
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from lmscale.report.analysis import Analysis
 from lmscale.report.figures import FigureSpec
+from lmscale.report.identify import Flags, display_name, flags
 from lmscale.report.style import DPI
 from lmscale.report.summary import Summary, fmt
 
@@ -30,6 +31,8 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}
 figure{margin:1.4em 0;break-inside:avoid;page-break-inside:avoid}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9em;color:#333;max-width:60em}a.csv{white-space:nowrap;margin-left:.5em}
 .summary p{margin:.3em 0 .6em;max-width:60em}.skip li{color:#555}
+.flag{border:2px solid #c25e00;background:#fff4e5;padding:.4em 1em;margin:.8em 0;max-width:60em;break-inside:avoid}
+.flag h3{margin:.3em 0;color:#8a3d00}
 @media print{body{max-width:none;padding:0;font-size:11pt}nav{display:none}a{color:inherit}h2{break-after:avoid}}
 """
 
@@ -66,19 +69,18 @@ def _table(df: pd.DataFrame, left: tuple[str, ...] = ()) -> str:
 
 
 def fit_table(a: Analysis) -> pd.DataFrame:
-    """One row per fitted quantity: fit, quantity, value, confidence interval low/high (95% unless set)."""
+    """One row per fitted quantity: fit, quantity, value, confidence interval low/high (95% unless set),
+    and a note ("not identified" where the fit's diagnostics flag the quantity)."""
     rows: list[dict] = []
 
-    def add(fit: str, name: str, value: float, ci: tuple[float, float] | None) -> None:
+    def add(fit: str, name: str, value: float, ci: tuple[float, float] | None, note: str = "") -> None:
         lo, hi = ci if ci else (np.nan, np.nan)
-        rows.append({"fit": fit, "quantity": name, "value": value, "ci_low": lo, "ci_high": hi})
+        rows.append({"fit": fit, "quantity": name, "value": value, "ci_low": lo, "ci_high": hi, "note": note})
 
     if a.main is not None:
         label = f"L(N,D) chinchilla, {a.main.n_points} runs"
-        for k, v in a.main.params.items():
-            add(label, k, v, a.main.ci.get(k))
-        for k, v in a.main.derived.items():
-            add(label, k, v, a.main.ci.get(k))
+        for k, v in [*a.main.params.items(), *a.main.derived.items()]:
+            add(label, k, v, a.main.ci.get(k), "not identified" if k in a.main.unidentified else "")
         add(label, "R² (log loss)", a.main.r2_log, None)
     for x, r in a.single.items():
         label = f"L({x}) power, {r.n_points} envelope runs"
@@ -94,7 +96,46 @@ def fit_table(a: Analysis) -> pd.DataFrame:
             label = f"approach {co.approach}"
             add(label, "a (N_opt ∝ C^a)", co.a, co.ci["a"])
             add(label, "b (D_opt ∝ C^b)", co.b, co.ci["b"])
-    return pd.DataFrame(rows, columns=["fit", "quantity", "value", "ci_low", "ci_high"])
+    return pd.DataFrame(rows, columns=["fit", "quantity", "value", "ci_low", "ci_high", "note"])
+
+
+def flag_box(fl: Flags) -> str:
+    """The warning next to the headline: what the L(N, D) fit leaves unidentified, in the fit's words."""
+    if not fl:
+        return ""
+    names = ", ".join(escape(display_name(n)) for n in fl.names)
+    items = "".join(f"<li>{escape(w)}</li>" for w in fl.warnings)
+    withheld = (
+        " The compute-optimal model size and tokens per parameter at the target are therefore not stated as results."
+        if fl.optimum
+        else ""
+    )
+    return (
+        '<div class="flag" role="note"><h3>Not identified by this data</h3>'
+        f"<p>The L(N, D) fit cannot pin: <b>{names}</b>.{escape(withheld)} The fit table marks them "
+        f"&ldquo;not identified&rdquo;.</p><ul>{items}</ul></div>"
+    )
+
+
+def whatif_tables(a: Analysis, fl: Flags) -> list[str]:
+    """The what-if tables, with a caveat when they sit on an optimum the fit does not identify."""
+    if a.whatif is None:
+        return []
+    out: list[str] = []
+    comp = a.whatif.compute
+    out.append(
+        "<h3>What more compute buys (from the L(N, D) fit)</h3>"
+        f'<p><a class="csv" download="what_if.csv" href="{csv_uri(comp)}">what-if (CSV)</a></p>'
+    )
+    if fl.optimum:  # these rows sit on the unidentified optimum: say so where they are read
+        out.append(
+            '<p class="flag">The N_opt, D_opt and tokens_per_param columns follow the fit\'s compute-optimal '
+            "allocation, which this data does not identify (see the summary): they are not a plan.</p>"
+        )
+    out.append(_table(comp))
+    alloc = a.whatif.allocation
+    out.append(_table(alloc, left=("change",)))
+    return out
 
 
 def render_html(
@@ -116,7 +157,9 @@ def render_html(
     parts += [f'<li><a href="#{f.spec.key}">{escape(f.spec.title)}</a></li>' for f in figures]
     parts.append('<li><a href="#skipped">Not shown</a></li></ul></nav>')
 
+    fl = flags(a.main, a.target_flops)
     parts.append('<section id="summary" class="summary"><h2>Summary</h2>')
+    parts.append(flag_box(fl))
     for head, sentences in summary.sections.items():
         parts.append(f"<h3>{escape(head)}</h3>")
         parts.append("<p>" + " ".join(escape(s) for s in sentences) + "</p>")
@@ -129,18 +172,10 @@ def render_html(
             "<p>Point estimates with 95% percentile-bootstrap confidence intervals (resampling runs). "
             f'<a class="csv" download="fits.csv" href="{csv_uri(ft)}">fit table (CSV)</a></p>'
         )
-        parts.append(_table(ft, left=("fit", "quantity")))
+        parts.append(_table(ft, left=("fit", "quantity", "note")))
     else:
         parts.append("<p>No law could be fitted to this data.</p>")
-    if a.whatif is not None:
-        comp = a.whatif.compute
-        parts.append(
-            "<h3>What more compute buys (from the L(N, D) fit)</h3>"
-            f'<p><a class="csv" download="what_if.csv" href="{csv_uri(comp)}">what-if (CSV)</a></p>'
-        )
-        parts.append(_table(comp))
-        alloc = a.whatif.allocation
-        parts.append(_table(alloc, left=("change",)))
+    parts += whatif_tables(a, fl)
     parts.append("</section>")
 
     parts.append('<section id="accounting"><h2>Accounting</h2><ul>')

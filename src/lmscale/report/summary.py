@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 
 from lmscale.report.analysis import Analysis
+from lmscale.report.identify import Flags, display_name, flags, not_identified
+from lmscale.report.method_choice import backtest_of_methods, headline_by_backtest, target_phrase
+from lmscale.report.wording import fmt, pct
 
 #: Mean backtest error bands for the verdict sentence (fractions).
 GOOD_ERROR, FAIR_ERROR = 0.01, 0.03
@@ -23,22 +26,6 @@ FEW_RUNS = 20
 FEW_BOOTSTRAP = 200
 #: N spanning fewer decades than this gets a caveat.
 NARROW_DECADES = 2.0
-
-
-def fmt(x: float, digits: int = 3) -> str:
-    """3 significant digits; large and small numbers as 1.23e21 (no '+', no leading zeros)."""
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
-        m, e = f"{x:.{digits - 1}e}".split("e")
-        return f"{m}e{int(e)}"
-    if abs(x) >= 10**digits:
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.2g}%" if abs(x) < 0.1 else f"{100 * x:.0f}%"
 
 
 @dataclass
@@ -84,46 +71,63 @@ def _prediction(a: Analysis, s: Summary) -> None:
         return
     p = res.params
     a_ci = res.ci.get("a")
-    s.facts.update(E=p["E"], alpha=p["alpha"], beta=p["beta"], a=res.derived["a"])
+    fl = flags(res, a.target_flops)
+    s.facts.update(E=p["E"], alpha=p["alpha"], beta=p["beta"], a=res.derived["a"], unidentified=fl.names)
     sent = (
         f"The fitted law is L(N, D) = {fmt(p['E'])} + {fmt(p['A'])}/N^{p['alpha']:.3f} + "
         f"{fmt(p['B'])}/D^{p['beta']:.3f}; it puts compute-optimal model size on N_opt ∝ C^{res.derived['a']:.3f}"
     )
     sent += f" (95% CI {a_ci[0]:.3f}–{a_ci[1]:.3f}; Hoffmann et al. found about 0.5)." if a_ci else "."
     s.add(sec, sent)
+    for name in (n for n in fl.names if n in p):
+        s.add(sec, not_identified(display_name(name), [name], fl))
+    if headline_by_backtest(a, s, sec):
+        return
     if al is None:
         s.add(sec, f"No plan at the target could be made ({a.skipped.get('plan at target', 'unknown')}).")
         return
-    c_max = float(a.data.runs["C"].max())
-    how = (
-        "the default: 100× the largest run"
-        if a.target_is_default
-        else f"{fmt(a.target_flops / c_max)}× the largest run"
-    )
+    _allocation(a, s, fl)
+
+
+def _allocation(a: Analysis, s: Summary, fl: Flags) -> None:
+    """The headline: the optimum at the target, or, when the fit cannot pin it, why not."""
+    sec = "Prediction at the target budget"
+    res, al = a.main, a.allocation
+    how = target_phrase(a)
     loss = al.loss
-    s.facts.update(
-        target_flops=a.target_flops,
-        N_opt=al.N_opt.value,
-        D_opt=al.D_opt.value,
-        loss_target=loss.value,
-        loss_target_ci=(loss.low, loss.high) if loss.has_interval else None,
-    )
-    sent = (
-        f"At the target budget of {fmt(a.target_flops)} FLOPs ({how}) the compute-optimal model has about "
-        f"{fmt(al.N_opt.value)} parameters trained on {fmt(al.D_opt.value)} tokens "
-        f"({fmt(al.tokens_per_param.value)} tokens per parameter) and a predicted loss of {loss.value:.3f} nats/token"
-    )
+    s.facts.update(target_flops=a.target_flops, loss_target=loss.value)
+    s.facts["loss_target_ci"] = (loss.low, loss.high) if loss.has_interval else None
+    if fl.optimum:
+        # The loss along the optimum's flat valley can be pinned while its location is not: state the
+        # loss, never the allocation (issue 14: an unidentified quantity is never a headline).
+        sent = (
+            f"At the target budget of {fmt(a.target_flops)} FLOPs ({how}) the fit predicts a loss of "
+            f"{loss.value:.3f} nats/token at its compute-optimal allocation"
+        )
+        where = "at the fit's optimum"
+    else:
+        s.facts.update(N_opt=al.N_opt.value, D_opt=al.D_opt.value)
+        sent = (
+            f"At the target budget of {fmt(a.target_flops)} FLOPs ({how}) the compute-optimal model has about "
+            f"{fmt(al.N_opt.value)} parameters trained on {fmt(al.D_opt.value)} tokens "
+            f"({fmt(al.tokens_per_param.value)} tokens per parameter) and a predicted loss of {loss.value:.3f} nats/token"
+        )
+        where = "of that size"
     if loss.has_interval:
         sent += f" (95% confidence interval {loss.low:.3f}–{loss.high:.3f}, from the uncertainty of the fit)."
     else:
         sent += " (no interval: the fit has no bootstrap resamples)."
     s.add(sec, sent)
+    if fl.optimum:
+        what = "The compute-optimal model size, data and tokens per parameter at this budget"
+        s.add(sec, not_identified(what, fl.optimum, fl, verb="are"))
+        s.add(sec, "So this report recommends no model size or tokens per parameter at the target.")
     if res.has_draws:
         lo, hi = res.interval("prediction", N=al.N_opt.value, D=al.D_opt.value)
         s.facts["loss_target_pi"] = (float(lo), float(hi))
         s.add(
             sec,
-            f"A single training run of that size would land between {float(lo):.3f} and {float(hi):.3f} "
+            f"A single training run {where} would land between {float(lo):.3f} and {float(hi):.3f} "
             "(95% prediction interval: the fit's uncertainty plus this study's run-to-run scatter).",
         )
 
@@ -138,16 +142,25 @@ def _ten_x(a: Analysis, s: Summary) -> None:
         return
     r10, base = t.loc[10.0], t.loc[1.0]
     s.facts.update(loss_10x=float(r10["loss"]), drop_10x=float(r10["loss_drop"]))
+    fl = flags(a.main, a.target_flops)
     reducible = float(base["loss"]) - a.main.params["E"]
     sent = (
         f"Ten times the target compute ({fmt(float(r10['flops']))} FLOPs) would lower the predicted loss by "
         f"{float(r10['loss_drop']):.3f} nats to {float(r10['loss']):.3f}"
     )
-    if reducible > 0:
+    if fl.floor:  # a share of the loss above an unidentified floor is not a number to quote
+        sent += "; the share of the reducible loss this removes is not stated, because the floor E is not identified."
+    elif reducible > 0:
         sent += f", removing {pct(float(r10['loss_drop']) / reducible)} of the loss above the fitted floor E = {a.main.params['E']:.3f}."
     else:
         sent += "."
     s.add(sec, sent)
+    if fl.optimum:
+        s.add(
+            sec,
+            "These drops follow the fit's compute-optimal path, whose allocation is not identified (see above), "
+            "so they are not a plan for how to spend that compute.",
+        )
     if 100.0 in t.index:
         s.add(
             sec,
@@ -158,13 +171,18 @@ def _ten_x(a: Analysis, s: Summary) -> None:
 def _next_dollar(a: Analysis, s: Summary) -> None:
     sec = "Data or parameters?"
     nd = a.next_dollar
+    fl = flags(a.main, a.target_flops)
     if nd is not None:
         dn, dd = nd["drop_more_params"], nd["drop_more_data"]
         s.facts.update(next_dollar=nd)
+        opt = (
+            "the fit's compute-optimal ratio is not identified"
+            if fl.optimum
+            else f"the fit's optimum at that compute is {fmt(nd['tokens_per_param_opt'])}"
+        )
         lead = (
             f"At the best of the largest runs ({fmt(nd['N'])} parameters, {fmt(nd['D'])} tokens, "
-            f"{fmt(nd['tokens_per_param'])} tokens per parameter; the fit's optimum at that compute is "
-            f"{fmt(nd['tokens_per_param_opt'])}), 1% more "
+            f"{fmt(nd['tokens_per_param'])} tokens per parameter; {opt}), 1% more "
             f"parameters would lower the loss by {fmt(dn)} nats and 1% more tokens by {fmt(dd)}; both cost 1% more compute."
         )
         if max(dn, dd) <= 0:
@@ -185,15 +203,18 @@ def _next_dollar(a: Analysis, s: Summary) -> None:
         except KeyError:
             return
         s.facts.update(whatif_params=vp, whatif_data=vd)
-        s.add(
-            sec,
+        sent = (
             f"At the target's optimum, spending 10× compute on parameters alone buys {pct(vp)} of the loss drop "
-            f"that spending it along the optimum buys, and on data alone {pct(vd)}.",
+            f"that spending it along the optimum buys, and on data alone {pct(vd)}."
         )
+        if fl.optimum:
+            sent += " Both are measured from an optimum the fit does not identify, so they are rough."
+        s.add(sec, sent)
 
 
 def _trust(a: Analysis, s: Summary) -> None:
     sec = "How far to trust the extrapolation"
+    backtest_of_methods(a, s, sec)
     bt = a.backtest
     c_max = float(a.data.runs["C"].max()) if len(a.data.runs) else float("nan")
     if bt is None:
@@ -267,8 +288,10 @@ def _caveats(a: Analysis, s: Summary) -> None:
     elif a.bootstrap == 0:
         s.add(sec, "No bootstrap was run: the report shows no intervals.")
     if a.main is not None:
+        quoted = set(quoted_warnings(a))  # already given as the reason a headline is withheld
         for w in a.main.warnings:
-            s.add(sec, f"Fit warning: {w}.")
+            if w not in quoted:
+                s.add(sec, f"Fit warning: {w}.")
     others = (("IsoFLOP (approach 2)", a.approach2), ("Approach 1", a.approach1), ("Frontier", a.frontier))
     for label, result in others:
         for w in result.warnings if result is not None else ():
@@ -276,6 +299,15 @@ def _caveats(a: Analysis, s: Summary) -> None:
     for name, why in a.skipped.items():
         if name in ("next dollar", "what-if", "plan at target"):
             s.add(sec, f"Not computed — {name}: {why}.")
+
+
+def quoted_warnings(a: Analysis) -> list[str]:
+    """The fit's warnings that _prediction quotes: those about its parameters and, with a plan, its optimum."""
+    fl = flags(a.main, a.target_flops)
+    quoted = [n for n in fl.names if a.main is not None and n in a.main.params]
+    if a.allocation is not None:
+        quoted += fl.optimum
+    return fl.why(quoted)
 
 
 def pd_num(col: Any) -> np.ndarray:

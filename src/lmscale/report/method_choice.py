@@ -1,0 +1,97 @@
+"""The summary's sentences on which method the headline uses, and why: every method was backtested on
+the study's largest budget (lmscale.fit.select), and the headline quotes the one whose
+extrapolation landed closest, when the backtest can rank it above approach 3 (the L(N, D) law)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lmscale.fit.select import truth_uncertainty_dex
+from lmscale.report.analysis import Analysis
+from lmscale.report.wording import fmt
+
+LABEL = {
+    "approach1": "approach 1 (the envelope of learning curves)",
+    "approach2": "approach 2 (IsoFLOP profiles)",
+    "approach3": "approach 3 (the L(N, D) law)",
+    "frontier": "the L(C) frontier",
+    "data-constrained": "the data-constrained law",
+}
+
+
+def target_phrase(a: Analysis) -> str:
+    """How the target budget was chosen, for the headline's parenthesis."""
+    if a.target_is_default:
+        return "the default: 100× the largest run"
+    return f"{fmt(a.target_flops / float(a.data.runs['C'].max()))}× the largest run"
+
+
+def _errors(a: Analysis) -> dict[str, float]:
+    t = a.selection.table.set_index("method")["N_opt_error_dex"].astype(float)
+    return {m: float(e) for m, e in t.items() if math.isfinite(e)}
+
+
+def backtest_of_methods(a: Analysis, s: Any, sec: str) -> None:
+    """What the method backtest measured, in one or two sentences."""
+    sel = a.selection
+    if sel is None:
+        why = a.skipped.get("method backtest")
+        if why:
+            s.add(sec, f"The methods could not be backtested against each other ({why}).")
+        return
+    errs = _errors(a)
+    if not errs:
+        return
+    truth = sel.truth.iloc[0]
+    listed = "; ".join(f"{LABEL[m].split(' (')[0]} {e:.3f}" for m, e in errs.items())
+    s.facts["method_errors_dex"] = errs
+    s.add(
+        sec,
+        f"Fitted on the runs below {fmt(float(truth['C']))} FLOPs, each method predicted that budget's own "
+        f"IsoFLOP minimum (N_opt = {fmt(float(truth['N_opt']))}, ±{truth_uncertainty_dex(sel.truth):.2f} "
+        f"decades) with these errors in decades: {listed}.",
+    )
+    used = a.headline_name
+    s.facts["headline_method"] = used
+    ties = [w for w in sel.warnings if "does not rank" in w]
+    if used == sel.best:
+        why = "the closest"
+    elif a.headline_note:
+        why = f"not {LABEL[sel.best].split(' (')[0]}, the closest, because {a.headline_note}"
+    elif ties:
+        why = ties[0]
+    else:
+        why = "the law that also predicts loss"
+    s.add(sec, f"The headline uses {LABEL[used]}: {why}.")
+
+
+def headline_by_backtest(a: Analysis, s: Any, sec: str) -> bool:
+    """Write the headline from approach 1 or 2 (when the backtest chose it and its allocation at the
+    target is identified); False leaves the headline to approach 3."""
+    h = a.headline
+    if h is None or h.target is None:
+        return False
+    n, d = h.target["N_opt"], h.target["D_opt"]
+    lo, hi = h.target["ci"]["N_opt"]
+    name = LABEL[a.headline_name]
+    errs = _errors(a)
+    s.facts.update(N_opt=n, D_opt=d, target_flops=a.target_flops, headline_method=a.headline_name)
+    s.add(
+        sec,
+        f"At the target budget of {fmt(a.target_flops)} FLOPs ({target_phrase(a)}) the compute-optimal model "
+        f"has about {fmt(n)} parameters trained on {fmt(d)} tokens ({fmt(d / n)} tokens per parameter; 95% "
+        f"interval for N {fmt(lo)}–{fmt(hi)}), from {name}, N_opt ∝ C^{h.a:.3f}: backtested on the largest "
+        f"budget, its N_opt was {errs[a.headline_name]:.3f} decades off, against "
+        + (f"{errs['approach3']:.3f} for approach 3." if "approach3" in errs else "none from approach 3."),
+    )
+    if a.main is not None:
+        loss = float(a.main.predict(N=n, D=d))
+        s.facts["loss_target"] = loss
+        sent = f"Approach 3's law predicts a loss of {loss:.3f} nats/token for that model"
+        if a.main.has_draws:
+            l_lo, l_hi = a.main.interval("confidence", N=n, D=d)
+            s.facts["loss_target_ci"] = (float(l_lo), float(l_hi))
+            sent += f" (95% confidence interval {float(l_lo):.3f}–{float(l_hi):.3f})"
+        s.add(sec, sent + ".")
+    return True
