@@ -57,7 +57,7 @@ def test_modes(capsys):
     w = run_json(capsys, "optimal", "--flops", "1e22", "--what-if")
     assert set(w["what_if"]) == {"compute", "allocation", "marginal"}
     c = run_json(capsys, "compare")
-    assert len(c["rows"]) == 9
+    assert len(c["rows"]) == 12 and "kaplan2020-efficient" in {r["law"] for r in c["rows"]}
     g = run_json(capsys, "gpus")
     assert {"a100", "h100", "h200", "b200", "mi300x", "tpu-v5p"} <= {r["key"] for r in g["accelerators"]}
     k = run_json(capsys, "optimal", "--law", "kaplan2020", "--flops", "1e21")

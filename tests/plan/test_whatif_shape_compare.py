@@ -48,13 +48,26 @@ def test_shape_for_planned_n():
 
 def test_compare_published_laws():
     df = compare_laws()
-    assert len(df) == 9
+    assert len(df) == 12
     piv = df.pivot(index="flops", columns="law", values="tokens_per_param")
     # Kaplan's L(N,D) puts compute into parameters; Chinchilla-style laws into data
     assert (piv["kaplan2020"] < 5).all() and (piv["epoch2024"] > 10).all()
     assert (piv["kaplan2020"] < piv["epoch2024"]).all()
     # Epoch's re-fit is close to the 20 tokens/param rule at these budgets
     assert piv.loc[1e23, "epoch2024"] == pytest.approx(20, rel=0.3)
+
+
+def test_compare_offers_kaplans_compute_efficient_rule():
+    """Kaplan et al. Table 6: N_opt = 1.3e9 C_min^0.73, D_opt = 2e10 C_min^0.27, C_min in PF-days."""
+    pf_day = 8.64e19
+    rows = compare_laws(laws=(), budgets=(pf_day, 1e4 * pf_day)).set_index("flops")
+    assert set(rows["law"]) == {"kaplan2020-efficient"}
+    assert rows.loc[pf_day, "N_opt"] == pytest.approx(1.3e9)
+    assert rows.loc[pf_day, "D_opt"] == pytest.approx(2e10)
+    assert rows.loc[1e4 * pf_day, "N_opt"] / rows.loc[pf_day, "N_opt"] == pytest.approx(1e4**0.73)
+    # its loss is Kaplan's L(C_min) = (C_c / C_min)^0.05 with C_c = 3.1e8 PF-days
+    assert rows.loc[pf_day, "loss"] == pytest.approx(3.1e8**0.05, rel=1e-3)
+    assert (rows["N_is"] == "non-embedding").all()
 
 
 def test_plan_does_not_import_torch():

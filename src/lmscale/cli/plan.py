@@ -42,10 +42,12 @@ from lmscale.plan import (
 )
 from lmscale.plan.budget import Hardware
 from lmscale.plan.compare import DEFAULT_BUDGETS
+from lmscale.reference import load_allocation_rules
 
 plan_app = typer.Typer(help="Plan a training run from a scaling law.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 
+KAPLAN_RULE = load_allocation_rules()["kaplan2020-efficient"]
 DEFAULT_LAW = "epoch2024"  # Hoffmann's rounded approach-3 values disagree with their own data
 LawOpt = Annotated[
     str, typer.Option("--law", help=f"Published law ({', '.join(law_names(True))}) or a saved fit JSON.")
@@ -303,8 +305,9 @@ def plan_compare(flops: FlopsOpt = None, json_out: JsonOpt = False) -> None:
         return
     _print_frame("published laws: compute-optimal allocations", df)
     _console().print(
-        "kaplan2020's rows are the optimum of his early-stopped L(N, D) under C = 6ND (N ∝ C^0.575); his own "
-        "compute-efficient rule is N ∝ C^0.73. Losses are in each law's own data and units."
+        "kaplan2020's rows are the optimum of his early-stopped L(N, D) under C = 6ND (N ∝ C^0.575). "
+        f"kaplan2020-efficient is his own compute-efficient rule (N ∝ C_min^0.73): {KAPLAN_RULE['caveat']} "
+        "Losses are in each law's own data and units."
     )
 
 
