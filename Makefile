@@ -36,6 +36,7 @@ lint: setup
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) bench/fit_calibration.py
 	$(PY) bench/fit_speed.py
 	$(PY) bench/train_throughput.py
 	$(PY) bench/sweep_throughput.py

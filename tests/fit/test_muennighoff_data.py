@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from lmscale.fit import fit, get_law
@@ -41,3 +42,26 @@ def test_profile_is_saved_with_the_fit(free, tmp_path) -> None:
     back = get_law(str(path))
     assert back.profiles["R_D_star"].basins == free.profiles["R_D_star"].basins  # floats survive JSON exactly
     assert back.unidentified == free.unidentified
+
+
+def test_all_seven_parameters_free_flag_an_unbounded_r_n_star() -> None:
+    """With the base law refitted too, R_N* lands near 2400 and its profile stays within the
+    95% profile-likelihood tolerance out to the grid's end (5000): no upper limit, so flagged."""
+    res = fit(load_muennighoff2023(), "data-constrained", bootstrap=0)
+    prof = res.profiles["R_N_star"]
+    assert res.params["R_N_star"] > 500 and "above" in prof.open_ends()
+    assert "R_N_star" in res.unidentified
+    assert any("R_N_star is not bounded above" in w for w in res.warnings)
+
+
+def test_an_interior_minimum_has_no_open_end() -> None:
+    from lmscale.fit.diagnostics import profile_warnings
+    from lmscale.fit.profile import Profile
+
+    values = np.geomspace(1, 1000, 13)
+    sharp = Profile("R_D_star", values, 1 + (np.log(values) - np.log(30)) ** 2, 1.0, ((30.0, 1.0),), 182)
+    assert sharp.open_ends() == ()
+    assert profile_warnings({"R_D_star": sharp}) == ([], [])
+    flat = Profile("R_D_star", values, np.r_[np.linspace(2, 1.001, 6), np.ones(7)], 1.0, ((1000.0, 1.0),), 182)
+    said, names = profile_warnings({"R_D_star": flat})
+    assert flat.open_ends() == ("above",) and names == ["R_D_star"] and "not bounded above" in said[-1]

@@ -97,6 +97,13 @@ def profile_warnings(profiles: dict[str, Profile]) -> tuple[list[str], list[str]
                 "of the best objective (its 95% profile-likelihood range; see the profile)"
             )
             names.append(name)
+        for side in p.open_ends():
+            end = hi if side == "above" else lo
+            out.append(
+                f"{name} is not bounded {side}: the objective stays within {100 * p.rtol:.2g}% of the best out to "
+                f"the end of its profile ({end:.3g}); the data set no {'upper' if side == 'above' else 'lower'} limit"
+            )
+            names.append(name)
     return out, list(dict.fromkeys(names))
 
 

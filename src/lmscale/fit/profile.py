@@ -51,6 +51,16 @@ class Profile:
             return (float("nan"), float("nan"))
         return float(self.values[ok].min()), float(self.values[ok].max())
 
+    def open_ends(self) -> tuple[str, ...]:
+        """"below"/"above" where the near-best range runs to the end of the grid: the data set no
+        limit on that side (within the grid's reach)."""
+        finite = np.isfinite(self.objective)
+        if not finite.any():
+            return ()
+        lo, hi = self.near_best()
+        grid_lo, grid_hi = self.values[finite].min(), self.values[finite].max()
+        return tuple(side for side, end, edge in (("below", lo, grid_lo), ("above", hi, grid_hi)) if end == edge)
+
     def rivals(self) -> tuple[tuple[float, float], ...]:
         """Basins other than the best whose objective is within ``rtol`` of the best one."""
         if not self.basins:
@@ -66,6 +76,7 @@ class Profile:
             "best_objective": self.best_objective,
             "basins": [list(b) for b in self.basins],
             "near_best": list(self.near_best()),
+            "open_ends": list(self.open_ends()),
             "n_points": self.n_points,
         }
 
