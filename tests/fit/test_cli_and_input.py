@@ -157,6 +157,20 @@ def test_table_output_and_reference(capsys):
     assert code == 0 and "240 runs" in out and "alpha" in out and "8/8" in out
 
 
+def test_muennighoff_reference_prints_the_r_d_profile(capsys):
+    """Muennighoff et al.'s runs ship too; with their base law the fit prints R_D*'s profile and
+    its basins (near 15.8, 50 and 95), because R_D* is not identified."""
+    code, out, _ = run_cli(
+        capsys, "fit", "--reference", "muennighoff2023", "--form", "data-constrained",
+        "--base", "muennighoff2023", "--bootstrap", "0",
+    )
+    flat = " ".join(out.split())
+    assert code == 0 and "182 runs" in flat and "profile of R_D_star" in flat
+    assert "15.81 (basin)" in flat and "95.37 (basin)" in flat
+    code, _, err = run_cli(capsys, "fit", "--reference", "muennighoff2023", "--drop-outliers")
+    assert code == 2 and "applies to --reference epoch2024" in err
+
+
 def test_fit_json_round_trip(good_csv, tmp_path, capsys):
     out_path = tmp_path / "fit.json"
     code, _, _ = run_cli(

@@ -24,10 +24,10 @@ from lmscale.fit import FORM_NAMES, Conventions, FitResult, backtest, fit, get_l
 from lmscale.fit.law import N_CONVENTIONS
 from lmscale.fit.select import SELECT_BOOTSTRAP
 from lmscale.jsonsafe import plain
-from lmscale.reference import load_epoch2024
+from lmscale.reference import load_epoch2024, load_muennighoff2023
 from lmscale.store.tables import load_study, read_table
 
-REFERENCES = ("epoch2024",)
+REFERENCES = ("epoch2024", "muennighoff2023")
 RefineChoice = choice("RefineChoice", ("none", "parabola"))
 #: Forms that need only learning curves: --curves F alone is a source for them.
 CURVES_ONLY = ("approach1", "frontier")
@@ -46,16 +46,16 @@ FitOutput = output_option("Write the full fit JSON (with bootstrap draws).")
 def load_reference(
     name: str, drop_outliers: bool, n: str | None, c: str | None
 ) -> tuple[pd.DataFrame, Conventions]:
-    """A shipped data set and its conventions (Epoch's points: total N, C = 6ND, as Hoffmann et al. plot them)."""
-    if name != "epoch2024":
+    """A shipped data set and its conventions: Epoch's points (Chinchilla's Figure 4) and
+    Muennighoff et al.'s 182 data-constrained runs both count total N and C = 6ND."""
+    if name not in REFERENCES:
         raise InputError(f"--reference: unknown data set {name!r} (choose from: {', '.join(REFERENCES)})")
     if n not in (None, "total") or c not in (None, "6nd"):
-        raise InputError(
-            "--reference epoch2024 counts total parameters and C = 6ND; drop --n/--c or give those"
-        )
-    return load_epoch2024(drop_outliers=drop_outliers), Conventions(
-        n="total", c="6ND", data=f"reference {name}"
-    )
+        raise InputError(f"--reference {name} counts total parameters and C = 6ND; drop --n/--c or give those")
+    if drop_outliers and name != "epoch2024":
+        raise InputError("--drop-outliers applies to --reference epoch2024 (Epoch's five highest-loss points)")
+    table = load_epoch2024(drop_outliers=drop_outliers) if name == "epoch2024" else load_muennighoff2023()
+    return table, Conventions(n="total", c="6ND", data=f"reference {name}")
 
 
 def load_study_tables(
@@ -160,6 +160,24 @@ def _print_fit(result: FitResult, source: str) -> None:
     )
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
+    _print_profiles(result, console)
+
+
+def _print_profiles(result: FitResult, console: Console) -> None:
+    """The profile of each parameter the fit could not pin, so the reader sees the basins and the
+    flat stretch behind the warning (the whole profile is in the fit JSON)."""
+    for name, prof in result.profiles.items():
+        if name not in result.unidentified:
+            continue
+        table = Table(title=f"profile of {name}: the others refitted at each value")
+        for col in ("value", "objective", "above best", "within 95%"):
+            table.add_column(col, justify="right")
+        basins = {v for v, _ in prof.basins}
+        for v, obj in zip(prof.values, prof.objective, strict=True):
+            rise = max(obj / prof.best_objective - 1, 0.0)
+            mark = "yes" if rise <= prof.rtol else ""
+            table.add_row(_fmt(float(v)) + (" (basin)" if v in basins else ""), f"{obj:.7g}", f"{100 * rise:.2f}%", mark)
+        console.print(table)
 
 
 def _print_backtest(frame: pd.DataFrame, title: str) -> None:
@@ -260,7 +278,9 @@ def fit_command(
     ),
     huber_delta: float = typer.Option(1e-3, "--huber-delta"),
     budget: list[float] = typer.Option([], "--budget", help="FLOP budget for N_opt/D_opt (repeatable)."),
-    reference: str = typer.Option(None, "--reference", help="Fit a shipped data set instead: epoch2024."),
+    reference: str = typer.Option(
+        None, "--reference", help="Fit a shipped data set instead: epoch2024 or muennighoff2023."
+    ),
     drop_outliers: bool = typer.Option(
         False, "--drop-outliers", help="With --reference epoch2024: drop Epoch's 5."
     ),
