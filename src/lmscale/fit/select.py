@@ -45,6 +45,7 @@ class Prediction:
     loss_opt_ci: tuple[np.ndarray, np.ndarray]
     runs_error: float = math.nan  # mean |L̂/L − 1| over the held-out runs
     runs_coverage: float = math.nan  # share of held-out runs inside the prediction interval
+    backtest: Any = None  # the run-level Backtest behind runs_error, for loss-law methods
 
 
 @dataclass
@@ -57,6 +58,9 @@ class MethodSelection:
     n_train: int
     train_max_C: float
     warnings: list[str] = field(default_factory=list)
+    #: method → its run-level Backtest on the same split (approach 3, data-constrained), so a caller
+    #: showing a loss backtest reuses this one instead of fitting on another split
+    backtests: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,7 +159,7 @@ def _approach3(train: pd.DataFrame, test: pd.DataFrame, C: np.ndarray, opts: dic
     n_ci = _interval(law.optimal_of(theta, C[None, :])[0], level) if theta is not None else _none(len(C))[1]
     l_ci = _interval(law.optimal_loss_of(theta, C[None, :]), level) if theta is not None else _none(len(C))[1]
     s = bt.summary()
-    return Prediction(n_opt, n_ci, loss_opt, l_ci, s["mean_abs_rel_error"], s["pi_coverage"])
+    return Prediction(n_opt, n_ci, loss_opt, l_ci, s["mean_abs_rel_error"], s["pi_coverage"], bt)
 
 
 def _data_constrained(train: pd.DataFrame, test: pd.DataFrame, C: np.ndarray, opts: dict[str, Any]) -> Prediction:
@@ -166,7 +170,7 @@ def _data_constrained(train: pd.DataFrame, test: pd.DataFrame, C: np.ndarray, op
     bt = backtest(pd.concat([train, test]), "data-constrained", cutoff=float(train["C"].max()), by="C", **opts)
     s = bt.summary()
     n_opt, n_ci = _none(len(C))
-    return Prediction(n_opt, n_ci, *_none(len(C)), s["mean_abs_rel_error"], s["pi_coverage"])
+    return Prediction(n_opt, n_ci, *_none(len(C)), s["mean_abs_rel_error"], s["pi_coverage"], bt)
 
 
 def _train_curves(curves: pd.DataFrame | None, train: pd.DataFrame) -> pd.DataFrame:
@@ -244,12 +248,15 @@ def compare_methods(
     C = truth["C"].to_numpy(float)
     data = {"train": train, "test": test, "curves": curves}
     opts = {"bootstrap": bootstrap, "seed": seed, "level": level, **fit_kwargs}
-    rows = []
+    rows, backtests = [], {}
     for method in methods:
         if progress is not None:
             progress(method)
         try:
-            rows.append(_score(method, _predict(method, data, C, opts), truth, ""))
+            prediction = _predict(method, data, C, opts)
+            rows.append(_score(method, prediction, truth, ""))
+            if prediction.backtest is not None:
+                backtests[method] = prediction.backtest
         except InputError as e:
             rows.append(_score(method, None, truth, f"not applicable: {e}"))
         except (ValueError, np.linalg.LinAlgError, RuntimeError) as e:  # a fit that breaks on this split
@@ -259,7 +266,7 @@ def compare_methods(
     tie = _indistinguishable(table, truth, best)
     if tie:
         warnings.append(tie)
-    return MethodSelection(table, truth, best, len(train), float(train["C"].max()), warnings)
+    return MethodSelection(table, truth, best, len(train), float(train["C"].max()), warnings, backtests)
 
 
 def _best(table: pd.DataFrame) -> str | None:
