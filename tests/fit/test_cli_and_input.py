@@ -296,3 +296,15 @@ def test_numeric_column_names_column_and_row():
         numeric_column(df, "D", positive=True)
     with pytest.raises(InputError, match="^column 'D' data row 3: -2 must be positive$"):
         numeric_column(df.fillna({"D": 1.0}), "D", positive=True)
+
+
+def test_curves_alone_with_a_form_that_needs_runs(tmp_path, capsys):
+    curves = tmp_path / "curves.csv"
+    curves.write_text("run,N,tokens,C,loss\nr1,1e6,1e6,6e12,3.0\n")
+    code, _, err = run_cli(capsys, "fit", "--curves", str(curves), "--form", "chinchilla")
+    assert code == 2 and err.strip() == (
+        "lmscale: error: --form chinchilla fits final runs: give RUNS, --reference or --study "
+        "(--curves alone serves approach1 and frontier)"
+    )
+    code, _, err = run_cli(capsys, "fit", "--curves", str(curves), "--form", "approach1", "--bootstrap", "0")
+    assert code == 2 and "every point has the same compute C = 6e+12" in err and len(err.strip().splitlines()) == 1

@@ -299,6 +299,11 @@ def fit_command(
     """Fit a scaling law with robust multi-start estimation and bootstrap intervals."""
     curves_only = form in CURVES_ONLY and curves is not None and runs is None and reference is None and study is None
     if not curves_only:
+        if curves is not None and runs is None and reference is None and study is None:
+            raise InputError(
+                f"--form {form} fits final runs: give RUNS, --reference or --study (--curves alone serves "
+                f"{' and '.join(CURVES_ONLY)})"
+            )
         exactly_one({"RUNS (a CSV/Parquet file)": runs, "--reference NAME": reference, "--study S": study})
     if save and study is None:
         raise InputError("--save stores the fit with its study: give --study S")

@@ -256,6 +256,10 @@ def resample_curves(
     lo = float(df["C"].min()) if c_min is None else float(c_min)
     hi = float(df["C"].max()) if c_max is None else float(c_max)
     if not (0 < lo < hi):
+        if c_min is None and c_max is None:
+            raise InputError(
+                f"learning curves: every point has the same compute C = {lo:g}; curves need points over a range of C"
+            )
         raise InputError(f"resample_curves: need 0 < c_min < c_max, got c_min={lo:g}, c_max={hi:g}")
     grid = log_grid(lo, hi, n_grid)
     groups = sorted(df.groupby("run", sort=False), key=lambda kv: (kv[1]["N"].iloc[0], str(kv[0])))
