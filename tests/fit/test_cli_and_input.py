@@ -89,6 +89,9 @@ def test_bad_tables_python_and_cli(case, tmp_path, capsys):
         (["--backtest"], "exactly one --cutoff"),
         (["--backtest", "--cutoff", "1e30"], "leaves no held-out runs"),
         (["--drop-outliers"], "--drop-outliers applies to --reference"),
+        (["--isoflop-budgets", "1e18,abc"], "--isoflop-budgets: expected FLOP values separated by commas"),
+        (["--isoflop-budgets", "1e18,-1"], "--isoflop-budgets: every budget must be a positive number"),
+        (["--isoflop-budgets", "1e18", "--isoflop-groups", "3"], "not both"),
         (["--tie-exponents", "--form", "power"], "has no pair of exponents"),
     ],
 )

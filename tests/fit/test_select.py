@@ -125,13 +125,26 @@ def test_curves_alone_with_parabola_refine(tmp_path, capsys) -> None:
     _, curves = study()
     curves.to_csv(tmp_path / "curves.csv", index=False)
     cmd = ["fit", "--curves", str(tmp_path / "curves.csv"), "--form", "approach1", "--bootstrap", "0"]
-    main([*cmd, "--refine", "parabola"])
+    main([*cmd, "--refine", "parabola", "--json"])
     refined = json.loads(capsys.readouterr().out)
-    main(cmd)
+    main([*cmd, "--json"])
     plain_fit = json.loads(capsys.readouterr().out)
     true_a = TRUE["beta"] / (TRUE["alpha"] + TRUE["beta"])
     assert refined["params"]["a"] == pytest.approx(true_a, abs=0.05)
     assert refined["params"]["a"] != plain_fit["params"]["a"]
+    main([*cmd, "--refine", "parabola"])  # without --json: a table, with a as fitted
+    table = " ".join(capsys.readouterr().out.split())
+    assert "approach 1 (envelope of learning curves) of" in table and f"a │ {refined['params']['a']:.4g}" in table
+
+
+def test_approach2_table_lists_every_budget(capsys) -> None:
+    """On Chinchilla's points the terminal table shows the 9 budgets, 8 used and the largest at the edge."""
+    main(["fit", "--reference", "epoch2024", "--drop-outliers", "--form", "approach2", "--bootstrap", "0"])
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.startswith("│") and ("yes" in ln or "no:" in ln)]
+    assert len(rows) == 9 and sum("│      yes │" in r for r in rows) == 8
+    assert "2.96e21" in rows[-1] and "no: edge" in rows[-1]
+    assert "8 budgets used" in " ".join(out.split())
 
 
 def test_chinchilla_points_auto(capsys) -> None:
@@ -140,3 +153,12 @@ def test_chinchilla_points_auto(capsys) -> None:
     notes = {m["method"]: m["note"] for m in sel["methods"]}
     assert "needs learning curves" in notes["approach1"]
     assert sel["best"] in ("approach2", "approach3") and len(sel["held_out"]) == 1
+
+
+def test_isoflop_budgets_given_on_the_command_line(capsys) -> None:
+    """Hoffmann et al.'s nine nominal budgets, given as a list: every one gets a row."""
+    nominal = "6e18,1e19,3e19,6e19,1e20,3e20,6e20,1e21,3e21"
+    main(["fit", "--reference", "epoch2024", "--drop-outliers", "--form", "approach2", "--bootstrap", "0",
+          "--isoflop-budgets", nominal, "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert [round(r["C"], -17) for r in d["table"]] == [float(v) for v in nominal.split(",")]

@@ -8,6 +8,7 @@ non-embedding parameters) and C (6·N·D or the exact count), as --n and --c say
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lmscale.cli.app import app, print_json
+from lmscale.cli.curve_output import print_curve_fit
 from lmscale.cli.fit_auto import select_and_fit
 from lmscale.cli.options import JsonOpt, StoreOpt, choice, exactly_one, output_option
 from lmscale.errors import InputError
@@ -99,6 +101,21 @@ def _fit_curve_form(
     if form == "approach1":
         return approach1(curves, target_compute=target, refine=refine, **common)
     return fit_frontier(curves, **common)
+
+
+def _isoflop_option(groups: int | None, budgets: str | None) -> int | list[float] | None:
+    """approach2's budgets: a count of piles, a list of FLOP values, or None (column or detection)."""
+    if groups is not None and budgets is not None:
+        raise InputError("give --isoflop-groups or --isoflop-budgets, not both")
+    if budgets is None:
+        return groups
+    try:
+        values = [float(v) for v in budgets.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"--isoflop-budgets: expected FLOP values separated by commas, got {budgets!r}") from None
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise InputError(f"--isoflop-budgets: every budget must be a positive number of FLOPs, got {budgets!r}")
+    return values
 
 
 def _pairs(items: list[str], flag: str, n_values: int) -> dict[str, Any]:
@@ -220,8 +237,10 @@ def _write_curve_fit(result: Any, source: str, output: Path | None, as_json: boo
     def payload(draws: bool) -> dict[str, Any]:
         return {**result.to_dict(include_draws=draws), "source": source}
 
-    if as_json or output is None:
+    if as_json:
         print_json(payload(False))
+    else:
+        print_curve_fit(payload(False), source)
     if output is not None:
         output.write_text(json.dumps(plain(payload(True)), indent=2) + "\n")
     return payload(False)
@@ -264,7 +283,14 @@ def fit_command(
     isoflop_groups: int = typer.Option(
         None,
         "--isoflop-groups",
-        help="approach2: cluster runs into K compute budgets (default: a `budget` column, else gaps in C).",
+        help="approach2: the K most populated piles of runs in log C as budgets (default: a `budget` "
+        "column, else every significant pile).",
+    ),
+    isoflop_budgets: str = typer.Option(
+        None,
+        "--isoflop-budgets",
+        help="approach2: the IsoFLOP budgets in FLOPs, comma-separated (e.g. 6e18,1e19,3e19); each run "
+        "joins the nearest within 0.3 decade.",
     ),
     x: str = typer.Option("N", "--x", help="Variable of single-variable forms: N, D or C."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over runs (0: none)."),
@@ -321,8 +347,9 @@ def fit_command(
     df, curve_table, source, conventions = _load_source(runs, reference, study, source_options)
     curve_options = dict(bootstrap=bootstrap, seed=seed, conventions=conventions)
     refine_to = refine.value if hasattr(refine, "value") else str(refine)
+    isoflop = _isoflop_option(isoflop_groups, isoflop_budgets)
     if form in CURVE_FORMS:
-        result = _fit_curve_form(form, df, curve_table, budget, isoflop_groups, refine_to, **curve_options)
+        result = _fit_curve_form(form, df, curve_table, budget, isoflop, refine_to, **curve_options)
         _save(save, study, store, form, _write_curve_fit(result, source, output, as_json))
         return
     options: dict[str, Any] = dict(
@@ -349,7 +376,7 @@ def fit_command(
 
         def fit_best(chosen: str) -> dict[str, Any]:
             if chosen in CURVE_FORMS:
-                r = _fit_curve_form(chosen, df, curve_table, budget, isoflop_groups, "parabola", **curve_options)
+                r = _fit_curve_form(chosen, df, curve_table, budget, isoflop, "parabola", **curve_options)
                 return _write_curve_fit(r, source, None, as_json) if not as_json else r.to_dict(include_draws=False)
             r = run_fit(df, form=chosen, **options, source=source, conventions=conventions)
             if not as_json:
