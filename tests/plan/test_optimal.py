@@ -140,3 +140,30 @@ def test_inverse_with_hardware_converts_the_interval():
     assert d["hardware"]["hours_ci"] == pytest.approx([res.flops.low / per_hour, res.flops.high / per_hour])
     assert d["hardware"]["cost_ci"][1] == pytest.approx(res.flops.high / per_hour * 256 * 3.0)
     assert d["ci"]["flops"] == [res.flops.low, res.flops.high]
+
+
+def test_a_plan_says_how_far_it_extrapolates_and_what_is_not_identified():
+    """From a fitted law: the decades between the budget and the fit's largest run (6ND), and the
+    fit's unidentified quantities, as warnings; a published law has no data, so no reach."""
+    import dataclasses
+
+    from lmscale.fit import fit
+    from lmscale.reference import load_epoch2024
+
+    res = fit(load_epoch2024(drop_outliers=True), "chinchilla", bootstrap=0)
+    largest = float((6 * res.residuals["N"] * res.residuals["D"]).max())
+    plan = optimal(res, 100 * largest)
+    assert plan.extrapolation_decades == pytest.approx(2.0)
+    assert plan.warnings == ("the budget is 2.0 decades beyond the largest run the law was fitted on",)
+    assert optimal(res, largest / 10).warnings == ()
+    flagged = dataclasses.replace(res, unidentified=("E",))
+    said = optimal(flagged, largest).to_dict()["warnings"]
+    assert said == ["the fit does not identify E: treat this allocation as a rough guide, not a recommendation"]
+    published = optimal("epoch2024", 1e24)
+    assert published.extrapolation_decades is None and "extrapolation_decades" not in published.to_dict()
+
+
+def test_a_plan_warns_when_n_opt_spans_decades():
+    assert optimal(law_with_draws(0.05), 1e24).warnings == ()
+    (said,) = optimal(law_with_draws(0.5), 1e24).warnings
+    assert said.startswith("N_opt's 95% interval spans 4.0 decades")

@@ -33,9 +33,15 @@ class Allocation:
     level: float = DEFAULT_LEVEL
     n_draws: int = 0
     assumptions: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    extrapolation_decades: float | None = None  # log10(budget / largest 6ND the law was fitted on)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"law": self.law, "flops": self.flops}
+        if self.extrapolation_decades is not None:
+            out["extrapolation_decades"] = self.extrapolation_decades
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         ci: dict[str, Any] = {}
         for key in ("N_opt", "D_opt", "tokens_per_param", "loss"):
             est: Estimate = getattr(self, key)
@@ -96,7 +102,40 @@ def optimal(law: Any, flops: float | Budget, *, level: float = DEFAULT_LEVEL) ->
         if costs is not None:
             assumptions["costs"] = costs.to_dict()
     n_draws = 0 if draws is None else len(draws)
-    return Allocation(law.label, c, *est, level=level, n_draws=n_draws, assumptions=assumptions)
+    reach = extrapolation_decades(law, c)
+    return Allocation(
+        law.label, c, *est, level=level, n_draws=n_draws, assumptions=assumptions,
+        warnings=trust_warnings(law, est[0], reach, level), extrapolation_decades=reach,
+    )
+
+
+def extrapolation_decades(law: Law, flops: float) -> float | None:
+    """How many decades the budget lies beyond the largest run (6ND) of the law's own fit; None for a
+    law without its data (a published one)."""
+    table = getattr(law, "residuals", None)
+    if table is None or not {"N", "D"} <= set(table.columns) or table.empty:
+        return None
+    largest = float((6.0 * table["N"].astype(float) * table["D"].astype(float)).max())
+    return math.log10(flops / largest)
+
+
+def trust_warnings(law: Law, n_opt: Estimate, reach: float | None, level: float) -> tuple[str, ...]:
+    """What a reader of this plan must know before acting on it: quantities the fit did not identify,
+    an N_opt interval over a decade wide, and a far extrapolation."""
+    out = []
+    unidentified = getattr(law, "unidentified", ())
+    if unidentified:
+        out.append(
+            f"the fit does not identify {', '.join(unidentified)}: treat this allocation as a rough guide, "
+            "not a recommendation"
+        )
+    if n_opt.has_interval:
+        lo, hi = n_opt.interval()
+        if lo > 0 and hi / lo > 10:
+            out.append(f"N_opt's {round(100 * level)}% interval spans {math.log10(hi / lo):.1f} decades")
+    if reach is not None and reach > 0:
+        out.append(f"the budget is {reach:.1f} decades beyond the largest run the law was fitted on")
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- inverse: compute for a target loss
