@@ -159,6 +159,31 @@ def _ci(result: FitResult, name: str) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+class _Sentences:
+    """Collects what the report's method-choice writers say, for the terminal."""
+
+    def __init__(self) -> None:
+        self.facts: dict[str, Any] = {}
+        self.lines: list[str] = []
+
+    def add(self, _section: str, text: str) -> None:
+        self.lines.append(text)
+
+
+def method_lines(analysis: Any) -> list[str]:
+    """The method backtest and the headline it chose, in the report's own words: which method
+    predicted the held-out budget best, the allocation it gives (or where it stops being identified)."""
+    from lmscale.report.method_choice import backtest_of_methods, headline_by_backtest, horizon_sentence
+
+    if getattr(analysis, "selection", None) is None:
+        return []
+    said = _Sentences()
+    backtest_of_methods(analysis, said, "")
+    headline_by_backtest(analysis, said, "")
+    horizon = horizon_sentence(analysis)
+    return [*said.lines, *([horizon] if horizon else [])]
+
+
 def summary_lines(res: DemoResult, analysis: Any) -> list[str]:
     """The terminal summary: the fitted law with intervals, tokens per parameter, backtest error.
 
@@ -192,6 +217,7 @@ def summary_lines(res: DemoResult, analysis: Any) -> list[str]:
             f"Compute-optimal tokens per parameter at {fmt(analysis.target_flops)} FLOPs: {fmt(t.value)} "
             f"[{fmt(t.low)}, {fmt(t.high)}]; N_opt = {fmt(al.N_opt.value)}, predicted loss {fmt(al.loss.value)}."
         )
+    lines += method_lines(analysis)
     for x, label in (("N", "L(N)"), ("C", "L(C)")):
         single = getattr(analysis, "single", {}).get(x)
         if single is not None:

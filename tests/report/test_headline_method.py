@@ -74,3 +74,29 @@ def test_chinchilla_points_keep_approach_3_and_say_why() -> None:
     assert s.facts.get("N_opt", float(n_opt)) == pytest.approx(float(n_opt), rel=1e-6)
     assert "The headline uses approach 3 (the L(N, D) law)" in text(s, "How far to trust the extrapolation")
     assert np.isfinite(s.facts["method_errors_dex"]["approach2"])
+
+
+class _Widening:
+    """An allocation N_opt = C^0.5 whose draws spread by σ = 0.1·log10(C/1e10) in ln N, so its 95%
+    interval spans 2·1.96·σ/ln 10 decades: one decade at log10(C/1e10) = 5.87."""
+
+    bootstrap, level = 4000, 0.95
+
+    def optimal(self, C):
+        return np.sqrt(C), np.sqrt(C) * 20
+
+    def optimal_draws(self, C):
+        z = np.random.default_rng(0).standard_normal((self.bootstrap, 1))
+        sigma = 0.1 * np.log10(np.asarray(C) / 1e10)
+        n = np.sqrt(C) * np.exp(z * sigma)
+        return n, 20 * n
+
+
+def test_identified_horizon_is_where_the_interval_reaches_a_decade() -> None:
+    h = analysis_module.identified_horizon(_Widening(), 1e10, 1e18, points=81)
+    reach = math.log10(h["C"] / 1e10)
+    assert 5.7 < reach <= 5.9  # the grid step is 0.1 decade
+    assert math.log10(h["N_high"] / h["N_low"]) <= 1.0 and h["N_opt"] == pytest.approx(math.sqrt(h["C"]))
+    assert analysis_module.identified_horizon(_Widening(), 1e10, 1e14)["C"] == pytest.approx(1e14)
+    # none where even the first budget is wider than a decade
+    assert analysis_module.identified_horizon(_Widening(), 1e17, 1e18) is None

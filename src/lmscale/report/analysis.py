@@ -19,6 +19,7 @@ from lmscale.fit import Backtest, FitResult, backtest, fit
 from lmscale.fit.batch import BatchSweepResult, bcrit_from_batch_sweep
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
 from lmscale.fit.frontier import FrontierResult, fit_frontier
+from lmscale.fit.intervals import percentile_interval
 from lmscale.fit.select import SELECT_BOOTSTRAP, MethodSelection, compare_methods, ranks_above
 from lmscale.report.data import ReportInput
 
@@ -55,6 +56,9 @@ class Analysis:
     headline: ComputeOptimal | None = None  # approach 1 or 2 where that backtest ranks it above approach 3
     headline_name: str = "approach3"  # the method the headline quotes
     headline_note: str = ""  # why a method the backtest preferred is not quoted
+    #: where that method's allocation is still identified: the largest budget up to the target at which
+    #: its N_opt interval spans at most MAX_HEADLINE_DECADES (C, N_opt, D_opt, N_low, N_high), or None
+    horizon: dict[str, float] | None = None
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -254,5 +258,26 @@ def choose_headline(a: Analysis, seed: int) -> None:
     span = math.log10(hi / lo) if lo > 0 and math.isfinite(lo) and math.isfinite(hi) else math.inf
     if span > MAX_HEADLINE_DECADES:
         a.headline_note = f"its N_opt at the target spans {span:.1f} decades (95% interval)"
+        a.horizon = identified_horizon(chosen, float(a.data.runs["C"].max()), a.target_flops)
         return
     a.headline, a.headline_name = chosen, sel.best
+
+
+def identified_horizon(chosen: ComputeOptimal, c_from: float, c_to: float, points: int = 41) -> dict[str, float] | None:
+    """The largest budget in [c_from, c_to] at which ``chosen``'s N_opt interval spans at most
+    MAX_HEADLINE_DECADES, with the allocation there; None when even c_from is wider."""
+    if not chosen.bootstrap or not c_to > c_from:
+        return None
+    grid = np.geomspace(c_from, c_to, points)
+    n_draws, d_draws = chosen.optimal_draws(grid)
+    ok = np.all(np.isfinite(n_draws), axis=1)
+    if ok.sum() < 2:
+        return None
+    lo, hi = np.array([percentile_interval(n_draws[ok, j], chosen.level) for j in range(points)]).T
+    narrow = np.flatnonzero(np.log10(hi / lo) <= MAX_HEADLINE_DECADES)
+    if not len(narrow) or narrow[0] != 0:
+        return None
+    k = narrow[-1] if np.all(np.diff(narrow) == 1) else narrow[np.flatnonzero(np.diff(narrow) > 1)[0]]
+    n_opt, d_opt = chosen.optimal(grid[k])
+    return {"C": float(grid[k]), "N_opt": float(n_opt), "D_opt": float(d_opt), "N_low": float(lo[k]),
+            "N_high": float(hi[k])}

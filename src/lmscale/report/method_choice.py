@@ -8,7 +8,8 @@ import math
 from typing import Any
 
 from lmscale.fit.select import truth_uncertainty_dex
-from lmscale.report.analysis import Analysis
+from lmscale.report.analysis import MAX_HEADLINE_DECADES, Analysis
+from lmscale.report.identify import flags
 from lmscale.report.wording import fmt
 
 LABEL = {
@@ -57,6 +58,13 @@ def backtest_of_methods(a: Analysis, s: Any, sec: str) -> None:
     ties = [w for w in sel.warnings if "does not rank" in w]
     if used == sel.best:
         why = "the closest"
+    elif a.headline_note and flags(a.main, a.target_flops).optimum:
+        s.add(
+            sec,
+            f"No method's allocation at the target is identified: {LABEL[sel.best].split(' (')[0]}, the closest, "
+            f"is not quoted because {a.headline_note}, and approach 3's is not identified either.",
+        )
+        return
     elif a.headline_note:
         why = f"not {LABEL[sel.best].split(' (')[0]}, the closest, because {a.headline_note}"
     elif ties:
@@ -64,6 +72,23 @@ def backtest_of_methods(a: Analysis, s: Any, sec: str) -> None:
     else:
         why = "the law that also predicts loss"
     s.add(sec, f"The headline uses {LABEL[used]}: {why}.")
+
+
+def horizon_sentence(a: Analysis) -> str:
+    """Where the best-backtested method's allocation is still identified, short of the target ("" when
+    nowhere): the largest budget at which its N_opt interval spans at most MAX_HEADLINE_DECADES."""
+    h = a.horizon
+    if h is None or a.selection is None or a.selection.best not in LABEL:
+        return ""
+    factor = h["C"] / float(a.data.runs["C"].max())
+    return (
+        f"{LABEL[a.selection.best][0].upper()}{LABEL[a.selection.best][1:]}, the method that predicted the "
+        f"held-out budget best, pins N_opt within {MAX_HEADLINE_DECADES:g} decade (95% interval) up to "
+        f"{fmt(h['C'])} FLOPs ({fmt(factor)}× the largest run): there it puts the optimum at about "
+        f"{fmt(h['N_opt'])} parameters and {fmt(h['D_opt'])} tokens ({fmt(h['D_opt'] / h['N_opt'])} tokens per "
+        f"parameter; N between {fmt(h['N_low'])} and {fmt(h['N_high'])}). Beyond that budget, larger IsoFLOP "
+        "budgets are needed before a model size can be recommended."
+    )
 
 
 def headline_by_backtest(a: Analysis, s: Any, sec: str) -> bool:

@@ -15,7 +15,12 @@ import numpy as np
 
 from lmscale.report.analysis import Analysis
 from lmscale.report.identify import Flags, display_name, flags, not_identified
-from lmscale.report.method_choice import backtest_of_methods, headline_by_backtest, target_phrase
+from lmscale.report.method_choice import (
+    backtest_of_methods,
+    headline_by_backtest,
+    horizon_sentence,
+    target_phrase,
+)
 from lmscale.report.wording import fmt, pct
 
 #: Mean backtest error bands for the verdict sentence (fractions).
@@ -122,6 +127,10 @@ def _allocation(a: Analysis, s: Summary, fl: Flags) -> None:
         what = "The compute-optimal model size, data and tokens per parameter at this budget"
         s.add(sec, not_identified(what, fl.optimum, fl, verb="are"))
         s.add(sec, "So this report recommends no model size or tokens per parameter at the target.")
+        horizon = horizon_sentence(a)
+        if horizon:
+            s.facts["horizon"] = a.horizon
+            s.add(sec, horizon)
     if res.has_draws:
         lo, hi = res.interval("prediction", N=al.N_opt.value, D=al.D_opt.value)
         s.facts["loss_target_pi"] = (float(lo), float(hi))
