@@ -180,8 +180,12 @@ def method_lines(analysis: Any) -> list[str]:
     said = _Sentences()
     backtest_of_methods(analysis, said, "")
     headline_by_backtest(analysis, said, "")
-    horizon = horizon_sentence(analysis)
-    return [*said.lines, *([horizon] if horizon else [])]
+    from lmscale.report.next_runs import next_runs_sentence
+
+    extra = [horizon_sentence(analysis)]
+    if flags(analysis.main, analysis.target_flops).optimum and analysis.headline is None:
+        extra.append(next_runs_sentence(analysis))
+    return [*said.lines, *(x for x in extra if x)]
 
 
 def summary_lines(res: DemoResult, analysis: Any) -> list[str]:

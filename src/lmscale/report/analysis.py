@@ -59,6 +59,7 @@ class Analysis:
     #: where that method's allocation is still identified: the largest budget up to the target at which
     #: its N_opt interval spans at most MAX_HEADLINE_DECADES (C, N_opt, D_opt, N_low, N_high), or None
     horizon: dict[str, float] | None = None
+    next_runs: Any = None  # lmscale.report.next_runs.NextRuns, when the summary proposed them
     skipped: dict[str, str] = field(default_factory=dict)
 
 

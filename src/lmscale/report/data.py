@@ -198,6 +198,8 @@ def load_study(study: str, store: str | Path | None = None) -> ReportInput:
     else:
         ok, more_failed, _ = prepare_runs(table, f"study {study}")
         failed = pd.concat([failed, more_failed], ignore_index=True)
+        if "wall_time" not in ok.columns:  # seconds per run: what the next runs would cost here
+            ok["wall_time"] = ok["run"].map(all_runs.set_index("id")["wall_time"])
     # The store's C column is 6·N·D by construction (Store.fit_table); say so rather than re-derive it.
     notes = [
         "N = non-embedding parameters (Kaplan et al. 2020 Table 1); C = 6·N·D training FLOPs "

@@ -21,6 +21,7 @@ from lmscale.report.method_choice import (
     horizon_sentence,
     target_phrase,
 )
+from lmscale.report.next_runs import next_runs_sentence
 from lmscale.report.wording import fmt, pct
 
 #: Mean backtest error bands for the verdict sentence (fractions).
@@ -131,6 +132,10 @@ def _allocation(a: Analysis, s: Summary, fl: Flags) -> None:
         if horizon:
             s.facts["horizon"] = a.horizon
             s.add(sec, horizon)
+        proposal = next_runs_sentence(a)
+        if proposal:
+            s.facts["next_runs"] = a.next_runs.to_dict()
+            s.add(sec, proposal)
     if res.has_draws:
         lo, hi = res.interval("prediction", N=al.N_opt.value, D=al.D_opt.value)
         s.facts["loss_target_pi"] = (float(lo), float(hi))
