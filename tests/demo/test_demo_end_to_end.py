@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -99,6 +100,7 @@ def test_rerun_only_rerenders(demo: dict) -> None:
     out = demo["second"].stdout
     assert "0 completed, 22 already in the store" in out
     assert "Report:" in out
+    assert re.search(r"at 6\.0\de11 FLOPs", out)  # the demo plans for 10x its largest run (about 6e10 FLOPs)
 
 
 def test_fit_cli_reads_the_study(demo: dict) -> None:

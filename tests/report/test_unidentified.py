@@ -120,7 +120,7 @@ def test_demo_printout_withholds_the_optimum(unidentified):
     lines = "\n".join(summary_lines(res, a))
     assert "Compute-optimal tokens per parameter at" not in lines
     assert fmt(a.allocation.tokens_per_param.value) not in lines
-    assert "The compute-optimal allocation at 1.00e13 FLOPs is not identified by this data" in lines
+    assert "Approach 3's compute-optimal allocation at 1.00e13 FLOPs is not identified by this data" in lines
     assert "(not identified)" in lines.splitlines()[1]  # E's entry in the fitted law
 
 
