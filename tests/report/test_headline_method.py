@@ -100,3 +100,13 @@ def test_identified_horizon_is_where_the_interval_reaches_a_decade() -> None:
     assert analysis_module.identified_horizon(_Widening(), 1e10, 1e14)["C"] == pytest.approx(1e14)
     # none where even the first budget is wider than a decade
     assert analysis_module.identified_horizon(_Widening(), 1e17, 1e18) is None
+
+
+def test_an_interval_that_drops_failed_resamples_says_so() -> None:
+    from types import SimpleNamespace
+
+    from lmscale.report.method_choice import conditional_interval
+
+    assert conditional_interval(SimpleNamespace(n_bootstrap_failed=0, bootstrap=1000)) == ""
+    said = conditional_interval(SimpleNamespace(n_bootstrap_failed=220, bootstrap=1000))
+    assert said.startswith("That interval comes from the 780 of 1000 resamples") and "(22%)" in said

@@ -74,6 +74,19 @@ def backtest_of_methods(a: Analysis, s: Any, sec: str) -> None:
     s.add(sec, f"The headline uses {LABEL[used]}: {why}.")
 
 
+def conditional_interval(result: Any) -> str:
+    """A warning when the allocation's interval leaves out resamples that failed (an IsoFLOP resample
+    with fewer than two usable budgets): it is then conditional on the ones that worked."""
+    failed, boot = int(getattr(result, "n_bootstrap_failed", 0)), int(getattr(result, "bootstrap", 0))
+    if not failed or not boot:
+        return ""
+    return (
+        f"That interval comes from the {boot - failed} of {boot} resamples in which the method could be "
+        f"refitted; the {failed} others ({100 * failed / boot:.0f}%) had too few usable budgets and are not "
+        "counted, so the interval may be too narrow."
+    )
+
+
 def horizon_sentence(a: Analysis) -> str:
     """Where the best-backtested method's allocation is still identified, short of the target ("" when
     nowhere): the largest budget at which its N_opt interval spans at most MAX_HEADLINE_DECADES."""
@@ -110,6 +123,10 @@ def headline_by_backtest(a: Analysis, s: Any, sec: str) -> bool:
         f"budget, its N_opt was {errs[a.headline_name]:.3f} decades off, against "
         + (f"{errs['approach3']:.3f} for approach 3." if "approach3" in errs else "none from approach 3."),
     )
+    conditional = conditional_interval(h)
+    if conditional:
+        s.facts["headline_resamples_failed"] = h.n_bootstrap_failed
+        s.add(sec, conditional)
     if a.main is not None:
         loss = float(a.main.predict(N=n, D=d))
         s.facts["loss_target"] = loss
