@@ -62,6 +62,10 @@ def test_an_interior_minimum_has_no_open_end() -> None:
     sharp = Profile("R_D_star", values, 1 + (np.log(values) - np.log(30)) ** 2, 1.0, ((30.0, 1.0),), 182)
     assert sharp.open_ends() == ()
     assert profile_warnings({"R_D_star": sharp}) == ([], [])
-    flat = Profile("R_D_star", values, np.r_[np.linspace(2, 1.001, 6), np.ones(7)], 1.0, ((1000.0, 1.0),), 182)
+    flat = Profile("R_D_star", values, np.r_[np.linspace(2, 1.02, 10), np.ones(3)], 1.0, ((1000.0, 1.0),), 182)
     said, names = profile_warnings({"R_D_star": flat})
-    assert flat.open_ends() == ("above",) and names == ["R_D_star"] and "not bounded above" in said[-1]
+    assert flat.open_ends() == ("above",) and names == ["R_D_star"] and len(said) == 1
+    assert said[0].startswith("R_D_star is not bounded above")
+    wide = Profile("R_D_star", values, np.r_[np.linspace(2, 1.02, 6), np.ones(7)], 1.0, ((1000.0, 1.0),), 182)
+    said, _ = profile_warnings({"R_D_star": wide})  # flat over 1.5 decades: "not identified" says it all
+    assert len(said) == 1 and said[0].startswith("R_D_star is not identified")

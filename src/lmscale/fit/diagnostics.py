@@ -97,6 +97,7 @@ def profile_warnings(profiles: dict[str, Profile]) -> tuple[list[str], list[str]
                 "of the best objective (its 95% profile-likelihood range; see the profile)"
             )
             names.append(name)
+            continue  # an open end of that range says nothing more
         for side in p.open_ends():
             end = hi if side == "above" else lo
             out.append(
