@@ -167,3 +167,9 @@ def test_a_plan_warns_when_n_opt_spans_decades():
     assert optimal(law_with_draws(0.05), 1e24).warnings == ()
     (said,) = optimal(law_with_draws(0.5), 1e24).warnings
     assert said.startswith("N_opt's 95% interval spans 4.0 decades")
+
+
+def test_a_budget_too_small_for_any_model_is_refused():
+    with pytest.raises(InputError, match="budget 1e-30 FLOPs: the compute-optimal model would have .* a budget this small buys no model"):
+        optimal("epoch2024", 1e-30)
+    assert optimal("epoch2024", 1e6).N_opt.value >= 1

@@ -93,6 +93,11 @@ def optimal(law: Any, flops: float | Budget, *, level: float = DEFAULT_LEVEL) ->
     budget = flops if isinstance(flops, Budget) else None
     c = check_flops(budget.flops if budget else flops)
     point = _allocate(law, law.theta(), c)[0]
+    if not (point[0] >= 1 and point[1] >= 1):
+        raise InputError(
+            f"budget {c:g} FLOPs: the compute-optimal model would have {point[0]:.3g} parameters and "
+            f"{point[1]:.3g} tokens; a budget this small buys no model"
+        )
     draws = _allocate(law, law.theta_draws(), c) if law.has_draws else None
     est = [estimate(point[k], None if draws is None else draws[:, k], level) for k in range(4)]
     assumptions = law_assumptions(law)
