@@ -23,6 +23,8 @@ from lmscale.errors import InputError
 from lmscale.fit import FitResult, fit
 from lmscale.jsonsafe import plain
 from lmscale.report.identify import display_name, flags, not_identified
+from lmscale.report.method_choice import backtest_of_methods, headline_by_backtest, horizon_sentence
+from lmscale.report.next_runs import next_runs_sentence
 from lmscale.report.summary import fmt, pct
 
 #: The demo plans for this many times its largest run: the question "what does 10x more compute buy,
@@ -178,18 +180,13 @@ class _Sentences:
 def method_lines(analysis: Any) -> list[str]:
     """The method backtest and the headline it chose, in the report's own words: which method
     predicted the held-out budget best, the allocation it gives (or where it stops being identified)."""
-    from lmscale.report.method_choice import backtest_of_methods, headline_by_backtest, horizon_sentence
-
     if getattr(analysis, "selection", None) is None:
         return []
     said = _Sentences()
     backtest_of_methods(analysis, said, "")
     headline_by_backtest(analysis, said, "")
-    from lmscale.report.next_runs import next_runs_sentence
-
-    extra = [horizon_sentence(analysis)]
-    if flags(analysis.main, analysis.target_flops).optimum and analysis.headline is None:
-        extra.append(next_runs_sentence(analysis))
+    # the report's summary already decided whether to propose runs: analysis.next_runs
+    extra = [horizon_sentence(analysis), next_runs_sentence(analysis.next_runs)]
     return [*said.lines, *(x for x in extra if x)]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lmscale.errors import InputError
+from lmscale.fit.diagnostics import MAX_INTERVAL_RATIO
 from lmscale.fit.law import C_SEARCH, Law
 from lmscale.fit.registry import loss_law
 from lmscale.plan.budget import Budget, Hardware, check_flops
@@ -136,7 +137,7 @@ def trust_warnings(law: Law, n_opt: Estimate, reach: float | None, level: float)
         )
     if n_opt.has_interval:
         lo, hi = n_opt.interval()
-        if lo > 0 and hi / lo > 10:
+        if lo > 0 and hi / lo > MAX_INTERVAL_RATIO:
             out.append(f"N_opt's {round(100 * level)}% interval spans {math.log10(hi / lo):.1f} decades")
     if reach is not None and reach > 0:
         out.append(f"the budget is {reach:.1f} decades beyond the largest run the law was fitted on")

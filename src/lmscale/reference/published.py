@@ -7,20 +7,23 @@ from importlib import resources
 from typing import Any
 
 
+def _section(key: str) -> dict[str, dict[str, Any]]:
+    """One top-level section of the shipped published_laws.json."""
+    with resources.files("lmscale.reference").joinpath("data", "published_laws.json").open("r") as fh:
+        return json.load(fh)[key]
+
+
 def load_published_laws() -> dict[str, dict[str, Any]]:
     """name → {form, x, params, citation, notes} exactly as shipped."""
-    with resources.files("lmscale.reference").joinpath("data", "published_laws.json").open("r") as fh:
-        return json.load(fh)["laws"]
+    return _section("laws")
 
 
 def load_critical_batch() -> dict[str, dict[str, Any]]:
     """name → {B_star, alpha_B, citation}: published critical-batch-size laws."""
-    with resources.files("lmscale.reference").joinpath("data", "published_laws.json").open("r") as fh:
-        return json.load(fh)["critical_batch"]
+    return _section("critical_batch")
 
 
 def load_allocation_rules() -> dict[str, dict[str, Any]]:
     """name → {N_e, p_N, D_e, p_D, C_unit, loss_law, citation, caveat}: published allocation rules
     that are not the optimum of a loss law (Kaplan et al.'s compute-efficient N ∝ C_min^0.73)."""
-    with resources.files("lmscale.reference").joinpath("data", "published_laws.json").open("r") as fh:
-        return json.load(fh)["allocation_rules"]
+    return _section("allocation_rules")

@@ -270,15 +270,15 @@ def identified_horizon(chosen: ComputeOptimal, c_from: float, c_to: float, point
     if not chosen.bootstrap or not c_to > c_from:
         return None
     grid = np.geomspace(c_from, c_to, points)
-    n_draws, d_draws = chosen.optimal_draws(grid)
+    n_draws = chosen.optimal_draws(grid)[0]
     ok = np.all(np.isfinite(n_draws), axis=1)
     if ok.sum() < 2:
         return None
     lo, hi = np.array([percentile_interval(n_draws[ok, j], chosen.level) for j in range(points)]).T
-    narrow = np.flatnonzero(np.log10(hi / lo) <= MAX_HEADLINE_DECADES)
-    if not len(narrow) or narrow[0] != 0:
+    wide = np.flatnonzero(~(np.log10(hi / lo) <= MAX_HEADLINE_DECADES))  # NaN counts as wide
+    k = wide[0] - 1 if len(wide) else points - 1  # the last budget before the first wide one
+    if k < 0:
         return None
-    k = narrow[-1] if np.all(np.diff(narrow) == 1) else narrow[np.flatnonzero(np.diff(narrow) > 1)[0]]
     n_opt, d_opt = chosen.optimal(grid[k])
     return {"C": float(grid[k]), "N_opt": float(n_opt), "D_opt": float(d_opt), "N_low": float(lo[k]),
             "N_high": float(hi[k])}

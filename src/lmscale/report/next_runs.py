@@ -38,10 +38,9 @@ class NextRuns:
                 "flops": self.flops, "flops_per_s": self.rate, "run_seconds": self.seconds}
 
 
-def _budgets(runs: Any) -> np.ndarray:
-    """The study's IsoFLOP budgets, smallest first: its `budget` column, else its distinct C."""
-    col = runs["budget"] if "budget" in runs.columns else runs["C"]
-    return np.unique(np.asarray(col, float)[np.isfinite(np.asarray(col, float))])
+def _budget_of(runs: Any) -> np.ndarray:
+    """Each run's IsoFLOP budget: the `budget` column, else its own C."""
+    return np.asarray(runs["budget"] if "budget" in runs.columns else runs["C"], float)
 
 
 def _centre(a: Analysis) -> tuple[str, Any] | None:
@@ -57,11 +56,12 @@ def next_runs(a: Analysis) -> NextRuns | None:
     """Two more IsoFLOP budgets above the study's largest, five sizes each, with their cost; None
     without budgets to continue, an allocation to centre on, or run times to price them."""
     runs = a.data.runs
-    budgets = _budgets(runs)
+    budget = _budget_of(runs)
+    budgets = np.unique(budget[np.isfinite(budget)])
     centre = _centre(a)
     if len(budgets) < 2 or centre is None or "wall_time" not in runs.columns:
         return None
-    top = runs[np.isclose(np.asarray(runs.get("budget", runs["C"]), float), budgets[-1])]
+    top = runs[np.isclose(budget, budgets[-1])]
     wall = top["wall_time"].astype(float)
     if not (wall > 0).any():
         return None
@@ -74,12 +74,10 @@ def next_runs(a: Analysis) -> NextRuns | None:
     return NextRuns(new, sizes, name, flops, rate, flops / rate)
 
 
-def next_runs_sentence(a: Analysis) -> str:
-    """One sentence: which runs, how much compute, how long here ("" when none can be proposed)."""
-    nr = next_runs(a)
+def next_runs_sentence(nr: NextRuns | None) -> str:
+    """One sentence: which runs, how much compute, how long here ("" when none were proposed)."""
     if nr is None or not math.isfinite(nr.seconds):
         return ""
-    a.next_runs = nr
     n_lo = min(min(s) for s in nr.sizes)
     n_hi = max(max(s) for s in nr.sizes)
     return (

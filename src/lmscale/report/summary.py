@@ -21,7 +21,7 @@ from lmscale.report.method_choice import (
     horizon_sentence,
     target_phrase,
 )
-from lmscale.report.next_runs import next_runs_sentence
+from lmscale.report.next_runs import next_runs, next_runs_sentence
 from lmscale.report.wording import fmt, pct
 
 #: Mean backtest error bands for the verdict sentence (fractions).
@@ -132,7 +132,8 @@ def _allocation(a: Analysis, s: Summary, fl: Flags) -> None:
         if horizon:
             s.facts["horizon"] = a.horizon
             s.add(sec, horizon)
-        proposal = next_runs_sentence(a)
+        a.next_runs = next_runs(a)  # kept on the analysis: the demo prints the same proposal
+        proposal = next_runs_sentence(a.next_runs)
         if proposal:
             s.facts["next_runs"] = a.next_runs.to_dict()
             s.add(sec, proposal)
