@@ -32,7 +32,7 @@ replicate: setup
 	$(VENV)/bin/lmscale replicate --out docs/replication
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"

@@ -16,7 +16,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "lmscale"
 
 #: Utility modules at the top of the package: anyone may import them; they import no package.
-UTILITIES = {"errors", "jsonsafe", "paths", "processes"}
+UTILITIES = {"errors", "jsonsafe", "metrics", "paths", "processes"}
 #: package → the lmscale packages it may import (besides UTILITIES). "torch" is the third-party one.
 ALLOWED: dict[str, set[str]] = {
     "reference": set(),

@@ -571,6 +571,28 @@ def test_data_prepare_messages(tmp_path: Path) -> None:
     one_line_error(out, "one document holds 100.0% of the text", "split it into smaller documents")
 
 
+# -- #18 no warnings from draws whose E underflowed ----------------------------------------------
+
+
+def test_a_draw_with_zero_E_predicts_without_warnings() -> None:
+    """Every demo printed `RuntimeWarning: divide by zero` from fit/law.py: a bootstrap draw whose E
+    underflowed to 0 was logged. Its E term is now read as zero, silently and correctly."""
+    import warnings
+
+    from lmscale.fit import Law
+
+    point = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    draws = np.array([list(point.values()), [0.0, *list(point.values())[1:]]])
+    law = Law("chinchilla", point, draws=draws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        both = law.predict_draws(N=1e8, D=2e9)
+        lo, hi = law.interval(N=1e8, D=2e9)
+    zero_e = float(law.predict(N=1e8, D=2e9)) - point["E"]
+    assert both[1] == pytest.approx(zero_e, rel=1e-12) and both[0] == pytest.approx(zero_e + point["E"])
+    assert lo < hi
+
+
 # -- also noticed ---------------------------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ def test_result_fields_change_the_id_operational_ones_do_not() -> None:
         {"shape": SHAPE.with_(d_model=64)},
         {"dtype": "bfloat16"},
         {"unique_tokens": 100_000},
+        {"command": "python train.py --out {run_dir}"},
     ]:
         assert base.with_(**change).id != base.id, change
     for change in [
@@ -48,9 +49,11 @@ def test_result_fields_change_the_id_operational_ones_do_not() -> None:
         {"compile": True},
         {"checkpoint_every": 7},
         {"micro_batch_size": 4},
+        {"command_timeout": 60},
     ]:
         assert base.with_(**change).id == base.id, change
-    assert {"device", "threads", "compile", "checkpoint_every", "micro_batch_size"} == set(OPERATIONAL_FIELDS)
+    operational = {"device", "threads", "compile", "checkpoint_every", "micro_batch_size", "command_timeout"}
+    assert operational == set(OPERATIONAL_FIELDS)
 
 
 def test_round_trip_through_json() -> None:

@@ -115,7 +115,12 @@ def check_memory(runs: list[PlannedRun], slots: int, max_memory: int | None = No
     the `slots` largest side by side (the driver starts runs small first, so the largest ones
     end up running together). GPU runs are checked by each worker against its own device."""
     sized = sorted(
-        ((memory.estimate(r.spec), r) for r in runs if not r.spec.device.startswith("cuda")),
+        # GPU runs are checked by their worker; a command's model is its own, unknown to lmscale
+        (
+            (memory.estimate(r.spec), r)
+            for r in runs
+            if not r.spec.device.startswith("cuda") and r.spec.command is None
+        ),
         key=lambda pair: -pair[0].total,
     )
     room, source = memory.budget(max_memory)
@@ -275,14 +280,16 @@ def _checked_executor(
     max_memory: int | None,
     **_: Any,
 ) -> Any:
-    """Check that the runs to do fit in memory and have their data, then make the executor."""
+    """Check that the runs to do fit in memory and have their data, then make the executor. Runs of
+    an external command bring their own model and data: lmscale can check neither."""
+    builtin = [r for r in todo if r.spec.command is None]
     if executor == "local":
         from lmscale.sweep.local import plan_resources
 
         check_memory(todo, plan_resources(len(todo), workers, 0, threads=threads)[0], max_memory)
     if max_memory is not None:  # each worker checks its own run against it too
         os.environ[memory.MAX_MEMORY_ENV] = str(max_memory)
-    prepare_data(todo)
+    prepare_data(builtin)
     # GPU runs need the spec to ask for cuda; CPU sweeps never hand out GPUs.
     wants_gpu = any(r.spec.device.startswith("cuda") for r in todo)
     return make_executor(executor, workers, runner, address, max_retries, threads, gpu=wants_gpu)

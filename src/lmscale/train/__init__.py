@@ -16,7 +16,11 @@ __all__ = ["RunResult", "RunSpec", "run"]
 
 
 def run(spec: RunSpec, run_dir: Any = None, on_event: Any = None, data: Any = None) -> RunResult:
-    """See `lmscale.train.loop.run`."""
+    """See `lmscale.train.loop.run`; a spec with a `command` runs it (`lmscale.train.external.run`)."""
+    if spec.command is not None:
+        from lmscale.train.external import run as run_command
+
+        return run_command(spec, run_dir=run_dir, on_event=on_event)
     from lmscale.train.loop import run as _run
 
     return _run(spec, run_dir=run_dir, on_event=on_event, data=data)

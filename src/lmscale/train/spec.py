@@ -11,6 +11,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import shlex
+import string
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -24,7 +26,16 @@ Dtype = Literal["float32", "bfloat16"]
 # Fields that decide how fast or where a run executes, not what it computes (up to float
 # reassociation): excluded from the id so that moving a run to a GPU or giving it more threads
 # resumes the same run instead of starting a new one.
-OPERATIONAL_FIELDS = frozenset({"device", "threads", "compile", "checkpoint_every", "micro_batch_size"})
+OPERATIONAL_FIELDS = frozenset(
+    {"device", "threads", "compile", "checkpoint_every", "micro_batch_size", "command_timeout"}
+)
+
+# What an external training command (`command`) may name in braces; filled by lmscale.train.external.
+COMMAND_PLACEHOLDERS = (
+    "run_dir", "metrics", "id", "n_layer", "d_model", "n_head", "d_ff", "n_ctx", "vocab_size", "N",
+    "tokens", "steps", "batch_size", "lr", "seed", "data_seed", "corpus", "tokenizer", "schedule",
+    "warmup", "device", "threads", "python",
+)  # fmt: skip
 
 SPEC_VERSION = 1  # bump when a field's meaning changes; part of the id
 
@@ -42,16 +53,16 @@ class SpecError(InputError):
 # failing in arithmetic); fields not listed are checked by validate() itself.
 _INTS = (
     "tokens", "batch_size", "n_ctx", "seed", "data_seed", "eval_points", "eval_tokens", "noise_every",
-    "unique_tokens", "threads", "checkpoint_every", "micro_batch_size",
+    "unique_tokens", "threads", "checkpoint_every", "micro_batch_size", "command_timeout",
 )  # fmt: skip
 _NUMBERS = (
     "lr", "lr_scale", "lr_exponent", "warmup", "min_lr_ratio", "decay_fraction", "weight_decay", "beta1",
     "beta2", "eps", "grad_clip", "divergence_factor",
 )  # fmt: skip
 _BOOLS = ("noise_scale", "compile")
-_STRINGS = ("corpus", "tokenizer", "lr_rule", "schedule", "dtype", "device")
+_STRINGS = ("corpus", "tokenizer", "lr_rule", "schedule", "dtype", "device", "command")
 _LISTS = ("tokenizer_corpora", "eval_sets", "tags")
-_OPTIONAL = ("n_ctx", "lr", "unique_tokens", "threads", "micro_batch_size")
+_OPTIONAL = ("n_ctx", "lr", "unique_tokens", "threads", "micro_batch_size", "command", "command_timeout")
 
 
 def _type_problem(key: str, value: Any) -> str | None:
@@ -113,9 +124,13 @@ class RunSpec:
         data order, so a capped run sees the same data as an uncapped one until the cap is reached
         and smaller caps are subsets of larger ones (repeated-data experiments: Kaplan et al. 2020
         §4, Muennighoff et al. 2023).
+    command: an external training command run instead of the built-in trainer, a template whose
+        braces name values of this spec (COMMAND_PLACEHOLDERS; see lmscale.train.external). Part
+        of the id when set: another trainer is another run.
     Operational (not in the id): device ("cpu", "cuda", "cuda:N", "mps"), threads (CPU threads;
         None = leave torch's setting), compile (torch.compile), checkpoint_every (steps; 0 = only at
-        the end), micro_batch_size (gradient accumulation; None = whole batch at once).
+        the end), micro_batch_size (gradient accumulation; None = whole batch at once),
+        command_timeout (seconds an external command may run; None = no limit).
     """
 
     shape: ModelShape
@@ -148,12 +163,16 @@ class RunSpec:
     divergence_factor: float = 3.0
     unique_tokens: int | None = None
     dtype: Dtype = "float32"
+    # an external trainer: a command template run instead of the built-in trainer (see
+    # lmscale.train.external); None = the built-in trainer
+    command: str | None = None
     # operational
     device: str = "cpu"
     threads: int | None = None
     compile: bool = False
     checkpoint_every: int = 200
     micro_batch_size: int | None = None
+    command_timeout: int | None = None  # seconds an external command may run; None = no limit
     # free-form labels (e.g. sweep design coordinates); part of the id only when non-empty
     tags: tuple[tuple[str, str], ...] = field(default=())
 
@@ -229,6 +248,7 @@ class RunSpec:
                 "micro_batch_size",
                 f"must divide batch_size={self.batch_size}",
             )
+        self._validate_command()
         for key in ("corpus", "tokenizer", "device"):
             need(
                 isinstance(getattr(self, key), str) and getattr(self, key) != "",
@@ -240,6 +260,26 @@ class RunSpec:
                 "tokens",
                 f"{self.tokens} is smaller than one batch "
                 f"(batch_size {self.batch_size} x n_ctx {self.context} = {self.tokens_per_step} tokens)",
+            )
+
+    def _validate_command(self) -> None:
+        if self.command_timeout is not None and self.command_timeout < 1:
+            raise SpecError("command_timeout", f"must be at least 1 second, got {self.command_timeout!r}")
+        if self.command is None:
+            return
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(self.command) if name is not None]
+            words = shlex.split(self.command)
+        except ValueError as exc:
+            raise SpecError("command", f"is not a valid command template ({exc})") from None
+        if not words:
+            raise SpecError("command", "must name a program to run, got an empty command")
+        unknown = sorted({n for n in names if n not in COMMAND_PLACEHOLDERS})
+        if unknown:
+            raise SpecError(
+                "command",
+                f"names {{{unknown[0]}}}, which lmscale does not fill; it fills "
+                + ", ".join(f"{{{n}}}" for n in COMMAND_PLACEHOLDERS),
             )
 
     # ------------------------------------------------------------------------- derived values
@@ -328,7 +368,7 @@ class RunSpec:
     def identity(self) -> dict[str, Any]:
         """The fields that determine the result: everything except OPERATIONAL_FIELDS."""
         d = {k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_FIELDS}
-        for optional in ("tags", "unique_tokens"):  # absent when unset: older ids stay valid
+        for optional in ("tags", "unique_tokens", "command"):  # absent when unset: older ids stay valid
             if not d[optional]:
                 del d[optional]
         d["spec_version"] = SPEC_VERSION
