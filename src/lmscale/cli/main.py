@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,8 +45,12 @@ _COMMAND_MODULES = (
 )
 
 
-def _register_commands() -> None:
-    for name in _COMMAND_MODULES:
+def _register_commands(argv: Sequence[str] = ()) -> None:
+    """Import the command's own module when the command line names one, else every module (for the
+    overview help and typer's message on an unknown command). Importing all of them costs over a
+    second of start-up (pandas, scipy), which a refusal or a usage error should not wait for."""
+    named = next((a for a in argv if not a.startswith("-")), None)
+    for name in (named,) if named in _COMMAND_MODULES else _COMMAND_MODULES:
         try:
             importlib.import_module(f"lmscale.cli.{name}")
         except ModuleNotFoundError as exc:  # command module not written yet
@@ -64,7 +68,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run one command line and return its exit code (messages already printed)."""
     with _sigterm_as_ctrl_c():
         try:
-            _register_commands()
+            _register_commands(sys.argv[1:] if argv is None else argv)
             # standalone_mode=False: typer raises usage errors to us instead of drawing a box
             result = app(args=argv, prog_name="lmscale", standalone_mode=False)
         except KeyboardInterrupt:  # outside a command (typer converts those to exit code 130)

@@ -10,11 +10,14 @@ variable projection: for each exponent combination on a grid, the linear coeffic
 solved exactly by weighted least squares in relative error, the resulting seeds are scored with the
 true Huber objective in batched evaluations, and only the best few are refined. See
 docs/fitting.md for the measured comparison. Batched evaluations run in (seeds × rows) blocks of
-bounded size (``blocks``), so a fit's memory grows with the rows, not with seeds × rows.
+bounded size (``blocks``), so a fit's memory grows with the rows, not with seeds × rows. Tables of
+more than ``SAMPLE_ROWS`` rows are searched on a fixed random sample of rows, and only the sample's
+best optima are refitted on every row (``Search``), so a fit's time grows with the rows only once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -39,6 +42,17 @@ BLOCK_BYTES = 64 * 2**20
 VARPRO_CELL_BYTES = 128
 SCORE_CELL_BYTES = 192
 
+# A fit runs dozens of multi-starts (the profile of E refits at ~18 values), each seeding 1,600
+# exponent combinations and refining 8 of them over every row: 12.5 minutes for `lmscale fit` at 100k
+# rows, far past an hour at 1M (issue 20). Above SAMPLE_ROWS rows the starts are seeded and refined
+# on a fixed random sample of that many rows, whose optimum lies within sampling noise of the full
+# one, and only the sample's distinct best optima (up to POLISH, plus any given starts) are refitted
+# on every row, where L-BFGS-B starts next to the optimum.
+SAMPLE_ROWS = 10_000
+POLISH = 2
+# Two sample optima closer than this in every free internal coordinate are one basin: refit it once.
+SAME_BASIN = 1e-3
+
 
 def blocks(
     n_seeds: int, n_rows: int, cell_bytes: int, budget: int = BLOCK_BYTES
@@ -57,8 +71,8 @@ def blocks(
             yield slice(s, s + seeds), slice(r, r + rows)
 
 
-def row_slice(cols: dict[str, Array], rows: slice) -> dict[str, Array]:
-    """The columns restricted to a block of rows (views, no copies)."""
+def row_slice(cols: dict[str, Array], rows: slice | Array) -> dict[str, Array]:
+    """The columns restricted to a block of rows (views for a slice, copies for an index array)."""
     return {k: v[rows] for k, v in cols.items()}
 
 
@@ -313,9 +327,10 @@ class StartReport:
 
     method: str
     n_starts: int
-    n_reached_best: int
-    best_objective: float  # Σ w·Huber (+ prior penalty·δ), not divided by δ
-    objectives: list[float] = field(default_factory=list)
+    n_reached_best: int  # on the rows searched (the sample, when there is one)
+    best_objective: float  # Σ w·Huber (+ prior penalty·δ) over every row, not divided by δ
+    objectives: list[float] = field(default_factory=list)  # each start's, on the rows searched
+    sample_rows: int | None = None  # the rows the starts were seeded and refined on, if a sample
 
     def to_dict(self) -> dict:
         return {
@@ -323,7 +338,27 @@ class StartReport:
             "n_starts": self.n_starts,
             "n_reached_best": self.n_reached_best,
             "best_objective": self.best_objective,
+            "sample_rows": self.sample_rows,
         }
+
+
+@dataclass(frozen=True)
+class Search:
+    """Where starts are seeded and refined: the problem itself, or the same problem on a sample of
+    rows (a fixed random choice among those with positive weight) when it has over SAMPLE_ROWS."""
+
+    problem: Problem
+    weights: Array
+    sampled: bool
+
+    @classmethod
+    def of(cls, problem: Problem, weights: Array, seed: int = 0) -> Search:
+        rows = np.flatnonzero(weights > 0)
+        if rows.size <= SAMPLE_ROWS:
+            return cls(problem, weights, False)
+        pick = np.sort(np.random.default_rng(seed).choice(rows, SAMPLE_ROWS, replace=False))
+        sub = dataclasses.replace(problem, cols=row_slice(problem.cols, pick), log_loss=problem.log_loss[pick])
+        return cls(sub, weights[pick], True)
 
 
 def single_threaded_blas() -> threadpool_limits:
@@ -364,6 +399,62 @@ def select_seeds(problem: Problem, theta: Array, weights: Array, k: int) -> Arra
     return z[order]
 
 
+def _starting_points(
+    problem: Problem, starts: str | int | Sequence | Array, w: Array, refine: int, seed: int, grid_points: int
+) -> tuple[Array, str]:
+    """The free-coordinate starts that ``starts`` names, and the method's name for the report."""
+    if isinstance(starts, str):
+        if starts == "varpro":
+            if not varpro_applicable(problem):
+                raise InputError(f"variable projection does not apply to form {problem.form.name} here")
+            grid = problem.form.exponent_grid(grid_points)
+            return select_seeds(problem, varpro_seeds(problem, w, grid), w, refine), starts
+        if starts in ("grid", "hoffmann"):
+            return grid_starts(problem, problem.form.default_grid(problem.cols, problem.log_loss)), starts
+        raise InputError(f"--starts must be varpro, grid or a number, got {starts!r}")
+    if isinstance(starts, (int, np.integer)):
+        if starts < 1:
+            raise InputError(f"--starts must be at least 1, got {starts}")
+        rng = np.random.default_rng(seed)
+        if varpro_applicable(problem):
+            base = select_seeds(problem, varpro_seeds(problem, w), w, 1)
+        else:
+            base = grid_starts(problem, problem.form.default_grid(problem.cols, problem.log_loss))
+        pick = base[rng.integers(0, len(base), starts)]
+        z0 = pick + rng.normal(0.0, 0.5, pick.shape) * np.maximum(1.0, np.abs(pick)) * 0.2
+        z0[0] = base[0]
+        return z0, f"random({starts})"
+    z0 = grid_starts(problem, np.atleast_2d(np.asarray(starts, dtype=float)))
+    return z0, f"explicit({len(z0)})"
+
+
+def refine_starts(
+    problem: Problem, search: Search, z0: Array, weights: Array, polish_also: Array | None = None
+) -> tuple[Array, float, Array]:
+    """L-BFGS-B from every start on the searched rows; with a sample, the best result of each of up to
+    POLISH basins, and ``polish_also``, are then refitted on every row. Returns (each start's objective/δ on the searched
+    rows, the best objective/δ on every row, its free coordinates)."""
+    with single_threaded_blas():
+        results = [lbfgs(search.problem, z, search.weights) for z in z0]
+        fs = np.array([r[0] for r in results])
+        fs = np.where(np.isfinite(fs), fs, np.inf)
+        if not search.sampled:
+            best = int(np.argmin(fs))
+            return fs, float(fs[best]), results[best][1]
+        candidates: list[Array] = []
+        for i in np.argsort(fs):
+            if len(candidates) == POLISH:
+                break
+            if all(np.max(np.abs(results[i][1] - c)) > SAME_BASIN for c in candidates):
+                candidates.append(results[i][1])
+        if polish_also is not None:
+            candidates += list(np.atleast_2d(polish_also))
+        polished = [lbfgs(problem, z, weights) for z in candidates]
+    pf = np.array([f if np.isfinite(f) else np.inf for f, _ in polished])
+    best = int(np.argmin(pf))
+    return fs, float(pf[best]), polished[best][1]
+
+
 def multistart(
     problem: Problem,
     starts: str | int | Sequence | Array | None = None,
@@ -379,55 +470,29 @@ def multistart(
     4,500 for Chinchilla), an int (that many random starts drawn around the varpro/grid seeds), or an
     explicit array of internal starting points (S, P). ``extra``: more free-coordinate starts (the
     full-data optimum, for bootstrap resamples). ``refine``: how many varpro seeds get L-BFGS-B.
+    Over SAMPLE_ROWS rows, the search runs on a sample (``Search``) and ``extra`` is also refitted
+    on every row, so the result is never worse than the starts given.
     """
     n = problem.log_loss.size
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     if starts is None:
         starts = "varpro" if varpro_applicable(problem) else "grid"
-    if isinstance(starts, str):
-        if starts == "varpro":
-            if not varpro_applicable(problem):
-                raise InputError(f"variable projection does not apply to form {problem.form.name} here")
-            grid = problem.form.exponent_grid(grid_points)
-            z0 = select_seeds(problem, varpro_seeds(problem, w, grid), w, refine)
-        elif starts in ("grid", "hoffmann"):
-            z0 = grid_starts(problem, problem.form.default_grid(problem.cols, problem.log_loss))
-        else:
-            raise InputError(f"--starts must be varpro, grid or a number, got {starts!r}")
-        method = starts
-    elif isinstance(starts, (int, np.integer)):
-        if starts < 1:
-            raise InputError(f"--starts must be at least 1, got {starts}")
-        rng = np.random.default_rng(seed)
-        if varpro_applicable(problem):
-            base = select_seeds(problem, varpro_seeds(problem, w), w, 1)
-        else:
-            base = grid_starts(problem, problem.form.default_grid(problem.cols, problem.log_loss))
-        pick = base[rng.integers(0, len(base), starts)]
-        z0 = pick + rng.normal(0.0, 0.5, pick.shape) * np.maximum(1.0, np.abs(pick)) * 0.2
-        z0[0] = base[0]
-        method = f"random({starts})"
-    else:
-        z0 = grid_starts(problem, np.atleast_2d(np.asarray(starts, dtype=float)))
-        method = f"explicit({len(z0)})"
+    search = Search.of(problem, w, seed)
+    z0, method = _starting_points(search.problem, starts, search.weights, refine, seed, grid_points)
     if extra is not None:
         z0 = np.vstack([np.atleast_2d(extra), z0])
-    with single_threaded_blas():
-        results = [lbfgs(problem, z, w) for z in z0]
-    fs = np.array([r[0] for r in results])
-    fs = np.where(np.isfinite(fs), fs, np.inf)
-    best = int(np.argmin(fs))
-    fbest = fs[best]
-    reached = int(np.sum(fs <= fbest + REACHED_RTOL * abs(fbest) + 1e-12))
-    theta = problem.expand(results[best][1])[0]
+    fs, fbest, zbest = refine_starts(problem, search, z0, w, polish_also=extra)
+    f_searched = float(np.min(fs))
+    reached = int(np.sum(fs <= f_searched + REACHED_RTOL * abs(f_searched) + 1e-12))
     report = StartReport(
         method=method,
         n_starts=len(z0),
         n_reached_best=reached,
         best_objective=float(fbest * problem.delta),
         objectives=(fs * problem.delta).tolist(),
+        sample_rows=int(search.weights.size) if search.sampled else None,
     )
-    return theta, report
+    return problem.expand(zbest)[0], report
 
 
 def resample_starts(
@@ -436,20 +501,19 @@ def resample_starts(
     """Starts for one bootstrap resample: the full-data optimum plus the best few fresh seeds.
 
     The fresh seeds (coarse varpro, or the form's grid) guard against the resample's optimum lying in
-    a different basin than the full-data one.
+    a different basin than the full-data one. They are chosen on the searched rows (``Search``).
     """
-    if varpro_applicable(problem):
-        seeds = varpro_seeds(problem, weights, problem.form.exponent_grid(grid_points))
+    search = Search.of(problem, weights)
+    p, w = search.problem, search.weights
+    if varpro_applicable(p):
+        seeds = varpro_seeds(p, w, p.form.exponent_grid(grid_points))
     else:
-        seeds = problem.form.default_grid(problem.cols, problem.log_loss)
-    return np.vstack([np.atleast_2d(z_hat), select_seeds(problem, seeds, weights, refine)])
+        seeds = p.form.default_grid(p.cols, p.log_loss)
+    return np.vstack([np.atleast_2d(z_hat), select_seeds(p, seeds, w, refine)])
 
 
 def best_of(problem: Problem, z0: Array, weights: Array) -> tuple[float, Array]:
-    """Best (objective/δ, θ) over L-BFGS-B runs from each row of z0."""
-    best_f, best_z = np.inf, z0[0]
-    for z in z0:
-        f, zz = lbfgs(problem, z, weights)
-        if np.isfinite(f) and f < best_f:
-            best_f, best_z = f, zz
-    return best_f, problem.expand(best_z)[0]
+    """Best (objective/δ, θ) over L-BFGS-B runs from each row of z0 (the first, the full-data optimum
+    of a resample, is always refitted on every row)."""
+    _, f, z = refine_starts(problem, Search.of(problem, weights), z0, weights, polish_also=z0[:1])
+    return f, problem.expand(z)[0]
