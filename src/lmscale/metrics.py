@@ -15,7 +15,8 @@ Keys:
                       the trainer's own parameter counts and training FLOPs so far (optional;
                       lmscale records them beside its own count of the declared shape)
 A row with an eval loss is a point of the learning curve; rows with only a training loss are
-progress. A step written twice (a command that restarted) keeps its last row. lmscale sets
+progress. Rows of the same step merge, a later value of a key replacing an earlier one: a trainer
+may log its training and eval losses separately, and a command that restarted rewrites its steps. lmscale sets
 $LMSCALE_METRICS to the file each run writes; `track` appends there.
 """
 
@@ -82,7 +83,7 @@ def check_row(row: Any, where: str) -> dict[str, Any]:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a metrics file in step order, the last row of each step kept. Raises
+    """The rows of a metrics file in step order, the rows of one step merged (later values win). Raises
     MetricsError naming the line of the first malformed row; a missing file reads as no rows."""
     path = Path(path)
     if not path.exists():
@@ -98,5 +99,5 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise MetricsError(f"{where}: not JSON ({exc.msg})") from None
             row = check_row(raw, where)
-            by_step[row["step"]] = row
+            by_step.setdefault(row["step"], {}).update(row)
     return [by_step[s] for s in sorted(by_step)]

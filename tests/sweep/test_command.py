@@ -82,9 +82,11 @@ def test_track_writes_rows_read_metrics_checks_them(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("LMSCALE_METRICS", str(path))
     assert track(step=1, tokens=64, eval_loss=3.0, **{"eval_loss:wiki": 3.5})
     assert track(step=2, tokens=128, train_loss=2.9)
-    assert track(step=2, tokens=128, eval_loss=2.8)  # a restarted command writes step 2 again
+    assert track(step=2, tokens=128, eval_loss=2.8)  # logged apart: the rows of a step merge
+    assert track(step=2, tokens=128, eval_loss=2.7)  # a restarted command writes step 2 again
     rows = read_metrics(path)
-    assert [r["step"] for r in rows] == [1, 2] and rows[1] == {"step": 2, "tokens": 128, "eval_loss": 2.8}
+    assert [r["step"] for r in rows] == [1, 2]
+    assert rows[1] == {"step": 2, "tokens": 128, "train_loss": 2.9, "eval_loss": 2.7}
     assert rows[0]["eval_loss:wiki"] == 3.5
     with pytest.raises(MetricsError, match="unknown key 'loss'"):
         track(step=3, tokens=1, loss=2.0)
