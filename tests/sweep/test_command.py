@@ -114,6 +114,11 @@ def test_template_fills_words_and_names_bad_placeholders(tmp_path: Path) -> None
         spec.with_(command="train.py {n_layers}")
     with pytest.raises(InputError, match="command is not a valid command template"):
         spec.with_(command="train.py 'unclosed")
+    torchrun = spec.with_(command="torchrun --nproc_per_node {gpus} t.py", gpus=4)
+    assert command_words(torchrun, tmp_path)[2] == "4" and torchrun.id == spec.with_(command=torchrun.command).id
+    assert command_words(spec.with_(command="t.py {gpus}", device="cuda"), tmp_path)[1] == "1"
+    with pytest.raises(InputError, match="gpus applies to command runs only"):
+        spec.with_(command=None, gpus=2)
 
 
 def test_bad_template_in_a_sweep_is_one_line_naming_the_key(tmp_path: Path) -> None:

@@ -55,7 +55,8 @@ def ray_cluster() -> Iterator[str]:
     ray_bin = Path(sys.executable).parent / "ray"
     proc = subprocess.Popen(
         [str(ray_bin), "start", "--head", "--block", "--num-cpus=2", "--include-dashboard=false",
-         "--disable-usage-stats", "--node-ip-address=127.0.0.1", f"--port={port}"],
+         "--disable-usage-stats", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--num-gpus=2"],  # logical GPUs: Ray schedules on them and sets CUDA_VISIBLE_DEVICES
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
@@ -171,3 +172,36 @@ def test_ray_unreachable_address_fails_fast(tmp_path: Path) -> None:
         f"127.0.0.1:{_free_port()}",
     )
     assert out.returncode == 2 and "ray: cannot reach a Ray cluster at 127.0.0.1:" in out.stderr
+
+
+GPU_SPEC = """
+name = "two-gpus"
+sizes = [{n_layer = 1, d_model = 16}]
+[model]
+n_ctx = 16
+[train]
+tokenizer = "byte"
+batch_size = 4
+gpus = 2
+command = '''{python} -c "import os, lmscale; open('{run_dir}/gpus.txt', 'w').write(os.environ.get('CUDA_VISIBLE_DEVICES', '-') + ' {gpus}'); lmscale.track(1, 4096, eval_loss=3.0)"'''
+[axes]
+tokens = [4096]
+"""
+
+
+@pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install 'lmscale[ray]')")
+def test_a_command_run_gets_the_gpus_it_asks_for(tmp_path: Path, ray_cluster: str, monkeypatch) -> None:
+    """`gpus = 2` (a torchrun command, say): Ray reserves two GPUs for the run and the command sees
+    them in CUDA_VISIBLE_DEVICES and {gpus}. The local executor refuses, naming Ray."""
+    monkeypatch.setenv("LMSCALE_HOME", str(tmp_path / "home"))
+    spec = tmp_path / "gpus.toml"
+    spec.write_text(GPU_SPEC)
+    local = lmscale("sweep", "run", str(spec), "--store", str(tmp_path / "local.db"))
+    assert local.returncode == 2 and "runs that use 2 GPUs each need --executor ray" in local.stderr
+    db = tmp_path / "ray.db"
+    out = lmscale("sweep", "run", str(spec), "--store", str(db), "--executor", "ray", "--address", ray_cluster)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (seen,) = [p.read_text() for p in tmp_path.rglob("gpus.txt")]
+    assert sorted(seen.split()[0].split(",")) == ["0", "1"] and seen.split()[1] == "2"
+    with Store(db, readonly=True) as st:
+        assert st.runs()["status"].tolist() == ["completed"]

@@ -52,7 +52,9 @@ def test_result_fields_change_the_id_operational_ones_do_not() -> None:
         {"command_timeout": 60},
     ]:
         assert base.with_(**change).id == base.id, change
-    operational = {"device", "threads", "compile", "checkpoint_every", "micro_batch_size", "command_timeout"}
+    operational = {
+        "device", "threads", "compile", "checkpoint_every", "micro_batch_size", "command_timeout", "gpus",
+    }  # fmt: skip
     assert operational == set(OPERATIONAL_FIELDS)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -173,11 +174,13 @@ def train_command(
         if _owner(folder, spec) is None and any(folder.iterdir()):
             raise InputError(f"--restart: {folder} is not an lmscale run folder; refusing to delete it")
         shutil.rmtree(folder)
-    result = _run_with_progress(spec, folder, TrainData(train_store, evals), quiet=False)
+    # Under torchrun every process runs this command; the first one reports for all of them.
+    main_process = os.environ.get("RANK", "0") == "0"
+    result = _run_with_progress(spec, folder, TrainData(train_store, evals), quiet=not main_process)
     final = {"run_id": spec.id, "run_dir": str(folder), **result.final, "reason": result.reason}
-    if as_json:
+    if main_process and as_json:
         print_json(final)
-    else:
+    elif main_process:
         _print_summary(final)
     if result.status != "completed":
         print(f"lmscale: run {spec.id} diverged: {result.reason}", file=sys.stderr)

@@ -286,6 +286,13 @@ def _checked_executor(
     if executor == "local":
         from lmscale.sweep.local import plan_resources
 
+        most = max((r.spec.gpu_count for r in todo), default=0)
+        if most > 1:  # local workers hold one device each; Ray hands out several (CUDA_VISIBLE_DEVICES)
+            raise InputError(
+                f"runs that use {most} GPUs each need --executor ray (one machine: `ray start --head`, "
+                "then --address 127.0.0.1:6379); the local executor gives each run one GPU"
+            )
+
         check_memory(todo, plan_resources(len(todo), workers, 0, threads=threads)[0], max_memory)
     if max_memory is not None:  # each worker checks its own run against it too
         os.environ[memory.MAX_MEMORY_ENV] = str(max_memory)

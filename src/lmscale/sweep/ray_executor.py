@@ -111,10 +111,11 @@ class RayExecutor:
         tick: Callable[[], None] = lambda: None,
     ) -> None:
         ray = self.connect()
-        gpus = 1.0 if any(r.spec.device.startswith("cuda") for r in runs) else 0.0
-        check_resources(ray.nodes(), self.threads, gpus)
+        # GPUs per run: one for a built-in run on cuda, the spec's `gpus` for a command (torchrun);
+        # Ray gives the task that many and sets CUDA_VISIBLE_DEVICES to them.
+        check_resources(ray.nodes(), self.threads, max((r.spec.gpu_count for r in runs), default=0))
         slots = max(1, int(ray.cluster_resources().get("CPU", 1) // self.threads))
-        remote = ray.remote(_task).options(num_cpus=self.threads, num_gpus=gpus, max_retries=self.max_retries)
+        remote = ray.remote(_task)
         env = {k: os.environ[k] for k in _FORWARD_ENV if k in os.environ}
         env["OMP_NUM_THREADS"] = str(self.threads)
         pending = deque(runs)
@@ -123,9 +124,11 @@ class RayExecutor:
             while pending or in_flight:
                 while pending and len(in_flight) < slots:
                     run = pending.popleft()
+                    gpus = run.spec.gpu_count
                     spec = run.spec.with_(threads=self.threads, device="cuda" if gpus else run.spec.device)
                     on_start(run)
-                    ref = remote.remote(spec.to_dict(), str(run_dir(run.id)), self.runner, env)
+                    task = remote.options(num_cpus=self.threads, num_gpus=gpus, max_retries=self.max_retries)
+                    ref = task.remote(spec.to_dict(), str(run_dir(run.id)), self.runner, env)
                     in_flight[ref] = (run, time.time())
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
                 for ref in ready:

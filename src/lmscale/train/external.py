@@ -58,7 +58,8 @@ def placeholders(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "N": n, "tokens": spec.tokens, "steps": spec.steps, "batch_size": spec.batch_size,
         "lr": spec.peak_lr(n), "seed": spec.seed, "data_seed": spec.data_seed, "corpus": spec.corpus,
         "tokenizer": spec.tokenizer, "schedule": spec.schedule, "warmup": spec.warmup,
-        "device": spec.device, "threads": spec.threads or 1, "python": sys.executable,
+        "device": spec.device, "threads": spec.threads or 1, "gpus": spec.gpu_count,
+        "python": sys.executable,
     }  # fmt: skip
 
 

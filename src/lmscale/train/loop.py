@@ -37,7 +37,9 @@ import torch
 from lmscale.errors import InputError
 from lmscale.paths import home
 from lmscale.train import device as dev
+from lmscale.train import distributed
 from lmscale.train.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from lmscale.train.distributed import World
 from lmscale.train.divergence import DivergenceMonitor
 from lmscale.train.evaluate import EvalResult, evaluate
 from lmscale.train.loss import make_loss_fn
@@ -109,6 +111,9 @@ def run(
     caller that already holds them). on_event receives small dicts: start, progress, eval, end.
     """
     device = dev.resolve_device(spec.device)
+    world = distributed.current(device.type)  # several processes under torchrun
+    if world.size > 1 and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
     run_dir = Path(run_dir) if run_dir is not None else home() / "runs" / spec.id
     if _owner(run_dir, spec) is not None:
         finished = RunResult.load(run_dir)
@@ -119,10 +124,10 @@ def run(
     check_fits(spec, free=dev.free_memory(device))
     data = data if data is not None else open_data(spec)
     check_data(spec, data)
-    if _owner(run_dir, spec) is None:  # written once the inputs are known good: no litter on bad input
+    if _owner(run_dir, spec) is None and world.main:  # once the inputs are known good: no litter
         atomic_write_json(run_dir / SPEC_FILE, {"id": spec.id, **spec.to_dict()})
     with dev.threads(spec.threads):
-        return _Trainer(spec, data, device, run_dir, on_event).train()
+        return _Trainer(spec, data, device, run_dir, on_event, world).train()
 
 
 def _owner(run_dir: Path, spec: RunSpec) -> str | None:
@@ -148,12 +153,14 @@ class _Trainer:
         device: torch.device,
         run_dir: Path,
         on_event: Callable[[Event], None] | None,
+        world: World = World(),
     ) -> None:
         from lmscale.model import build_model, parameter_groups
         from lmscale.model.accounting import account
 
         self.spec, self.data, self.device, self.run_dir = spec, data, device, run_dir
-        self.on_event = on_event or (lambda event: None)
+        self.world = world
+        self.on_event = on_event if on_event is not None and world.main else (lambda event: None)
         self.steps, self.n_ctx, self.batch = spec.steps, spec.context, spec.batch_size
         self.account = account(spec.train_shape)
         self.flops_per_token = {
@@ -176,7 +183,7 @@ class _Trainer:
         )
         self.loss_fn = make_loss_fn(self.model, spec.dtype, compile_=spec.compile)
         self.eval_steps = set(log_spaced_steps(self.steps, spec.eval_points))
-        self.micro_sizes, self.noise_sizes = _micro_batches(spec)
+        self.micro_sizes, self.noise_sizes = _micro_batches(spec, world.local_batch(self.batch))
         # Per-step values stay on the device; the host reads them every _SYNC_EVERY steps.
         nan = float("nan")
         self.losses = torch.full((self.steps,), nan, device=device)
@@ -230,7 +237,8 @@ class _Trainer:
                 self._save_checkpoint(done)
                 self.excluded += time.perf_counter() - t
         result = self._result("diverged" if reason else "completed", reason)
-        result.save(self.run_dir)
+        if self.world.main:
+            result.save(self.run_dir)
         if reason is None and self.start_step < self.steps:
             self._save_checkpoint(self.steps)
         self.on_event({"type": "end", "run_id": self.spec.id, "status": result.status, "reason": reason})
@@ -240,7 +248,8 @@ class _Trainer:
         # The cap is passed only when set: token stores of other kinds need not know about it.
         cap = {"unique_tokens": self.spec.unique_tokens} if self.spec.unique_tokens is not None else {}
         batch = self.data.train.train_batch(step, self.batch, self.n_ctx, seed=self.spec.data_seed, **cap)
-        return dev.to_device(torch.from_numpy(np.asarray(batch, dtype=np.int64)), self.device)
+        rows = self.world.shard(torch.from_numpy(np.asarray(batch, dtype=np.int64)))
+        return dev.to_device(rows, self.device)
 
     def _step(self, step: int, seq: torch.Tensor) -> None:
         spec = self.spec
@@ -260,6 +269,10 @@ class _Trainer:
         loss, norm, small_sq = accumulate_gradients(
             self.loss_fn, self.params, seq, sizes, self.device, spec.dtype, measure_small=noisy
         )
+        if self.world.size > 1:  # the global batch's mean gradient, loss and small-batch norm
+            terms = [loss] + ([small_sq] if small_sq is not None else [])
+            self.world.average([p.grad for p in self.params] + terms)
+            norm = torch.nn.utils.get_total_norm([p.grad for p in self.params], foreach=True)
         if spec.grad_clip > 0:
             torch.nn.utils.clip_grads_with_norm_(self.params, spec.grad_clip, norm, foreach=True)
         self.optimizer.step()
@@ -353,6 +366,8 @@ class _Trainer:
 
     # ------------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, done: int) -> None:
+        if not self.world.main:  # the others hold the same state
+            return
         state = {
             "version": _CHECKPOINT_VERSION,
             "run_id": self.spec.id,
@@ -427,11 +442,12 @@ class _Trainer:
         return RunResult(self.spec, status, reason, curve, final, position, wall, self.run_dir)
 
 
-def _micro_batches(spec: RunSpec) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """Micro-batch sizes of an ordinary step, and of a noise-measuring step (None = no noise
-    estimate: a batch of one sequence cannot be split)."""
-    b = spec.batch_size
-    mb = spec.micro_batch_size or b
+def _micro_batches(spec: RunSpec, b: int) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """Micro-batch sizes of an ordinary step on this process's b rows, and of a noise-measuring
+    step (None = no noise estimate: a batch of one sequence cannot be split)."""
+    mb = min(spec.micro_batch_size or b, b)
+    if b % mb:
+        raise InputError(f"micro_batch_size {mb} does not divide the {b} rows each process trains on")
     normal = (mb,) * (b // mb)
     if not spec.noise_scale or b < 2:
         return normal, None

@@ -27,14 +27,14 @@ Dtype = Literal["float32", "bfloat16"]
 # reassociation): excluded from the id so that moving a run to a GPU or giving it more threads
 # resumes the same run instead of starting a new one.
 OPERATIONAL_FIELDS = frozenset(
-    {"device", "threads", "compile", "checkpoint_every", "micro_batch_size", "command_timeout"}
+    {"device", "threads", "compile", "checkpoint_every", "micro_batch_size", "command_timeout", "gpus"}
 )
 
 # What an external training command (`command`) may name in braces; filled by lmscale.train.external.
 COMMAND_PLACEHOLDERS = (
     "run_dir", "metrics", "id", "n_layer", "d_model", "n_head", "d_ff", "n_ctx", "vocab_size", "N",
     "tokens", "steps", "batch_size", "lr", "seed", "data_seed", "corpus", "tokenizer", "schedule",
-    "warmup", "device", "threads", "python",
+    "warmup", "device", "threads", "gpus", "python",
 )  # fmt: skip
 
 SPEC_VERSION = 1  # bump when a field's meaning changes; part of the id
@@ -53,7 +53,7 @@ class SpecError(InputError):
 # failing in arithmetic); fields not listed are checked by validate() itself.
 _INTS = (
     "tokens", "batch_size", "n_ctx", "seed", "data_seed", "eval_points", "eval_tokens", "noise_every",
-    "unique_tokens", "threads", "checkpoint_every", "micro_batch_size", "command_timeout",
+    "unique_tokens", "threads", "checkpoint_every", "micro_batch_size", "command_timeout", "gpus",
 )  # fmt: skip
 _NUMBERS = (
     "lr", "lr_scale", "lr_exponent", "warmup", "min_lr_ratio", "decay_fraction", "weight_decay", "beta1",
@@ -62,7 +62,9 @@ _NUMBERS = (
 _BOOLS = ("noise_scale", "compile")
 _STRINGS = ("corpus", "tokenizer", "lr_rule", "schedule", "dtype", "device", "command")
 _LISTS = ("tokenizer_corpora", "eval_sets", "tags")
-_OPTIONAL = ("n_ctx", "lr", "unique_tokens", "threads", "micro_batch_size", "command", "command_timeout")
+_OPTIONAL = (
+    "n_ctx", "lr", "unique_tokens", "threads", "micro_batch_size", "command", "command_timeout", "gpus",
+)  # fmt: skip
 
 
 def _type_problem(key: str, value: Any) -> str | None:
@@ -130,7 +132,9 @@ class RunSpec:
     Operational (not in the id): device ("cpu", "cuda", "cuda:N", "mps"), threads (CPU threads;
         None = leave torch's setting), compile (torch.compile), checkpoint_every (steps; 0 = only at
         the end), micro_batch_size (gradient accumulation; None = whole batch at once),
-        command_timeout (seconds an external command may run; None = no limit).
+        command_timeout (seconds an external command may run; None = no limit), gpus (GPUs one
+        command run uses, e.g. under torchrun: Ray reserves that many for it; None = one when
+        device is cuda, else none).
     """
 
     shape: ModelShape
@@ -173,6 +177,7 @@ class RunSpec:
     checkpoint_every: int = 200
     micro_batch_size: int | None = None
     command_timeout: int | None = None  # seconds an external command may run; None = no limit
+    gpus: int | None = None  # GPUs a command run uses; None = 1 on cuda, else 0
     # free-form labels (e.g. sweep design coordinates); part of the id only when non-empty
     tags: tuple[tuple[str, str], ...] = field(default=())
 
@@ -262,9 +267,19 @@ class RunSpec:
                 f"(batch_size {self.batch_size} x n_ctx {self.context} = {self.tokens_per_step} tokens)",
             )
 
+    @property
+    def gpu_count(self) -> int:
+        """GPUs one run of this spec occupies."""
+        if self.gpus is not None:
+            return self.gpus
+        return 1 if self.device.startswith("cuda") else 0
+
     def _validate_command(self) -> None:
         if self.command_timeout is not None and self.command_timeout < 1:
             raise SpecError("command_timeout", f"must be at least 1 second, got {self.command_timeout!r}")
+        if self.gpus is not None and (self.gpus < 0 or self.command is None):
+            what = "must be ≥ 0" if self.gpus < 0 else "applies to command runs only (the built-in trainer uses one)"
+            raise SpecError("gpus", f"{what}, got {self.gpus!r}")
         if self.command is None:
             return
         try:
