@@ -538,6 +538,21 @@ def test_runs_import_refuses_duplicates_and_bad_values(tmp_path: Path) -> None:
         assert len(st.runs()) == 2
 
 
+def test_report_refuses_what_fit_refuses(tmp_path: Path) -> None:
+    """`report --runs` silently dropped a NaN loss that `fit` refuses; both now give the same line.
+    A run whose status says it failed is still left out, with the reason in the report."""
+    table = tmp_path / "runs.csv"
+    table.write_text("N,D,loss\n1e6,1e8,3.1\n2e6,1e8,nan\n4e6,2e8,2.9\n")
+    words = "column 'loss' data row 2: missing or NaN"
+    one_line_error(lmscale("fit", str(table), "--form", "power", "--x", "N"), words)
+    one_line_error(lmscale("report", "--runs", str(table), "-o", str(tmp_path / "r.html")), words)
+    assert not (tmp_path / "r.html").exists()
+    table.write_text("N,D,loss,status\n1e6,1e8,3.1,completed\n2e6,1e8,,failed\n4e6,2e8,2.9,completed\n")
+    out = lmscale("report", "--runs", str(table), "-o", str(tmp_path / "r.html"))
+    assert out.returncode == 0, out.stderr
+    assert "1 run was left out: 1 with status failed" in (tmp_path / "r.html").read_text()
+
+
 # -- #11, #14, #16 specs: key paths, and nothing created before they are checked ---------------------
 
 

@@ -373,9 +373,11 @@ def test_prepare_runs_accounting_and_failures():
             "status": ["completed", "Diverged", "completed"],
         }
     )
-    ok, failed, notes = prepare_runs(df)
+    with pytest.raises(InputError, match="column 'loss' data row 3: missing or NaN"):  # as fit says
+        prepare_runs(df)
+    ok, failed, notes = prepare_runs(df.iloc[:2])
     assert list(ok["C"]) == [6e14]
-    assert list(failed["reason"]) == ["status Diverged", "no positive loss"]
+    assert list(failed["reason"]) == ["status Diverged"]  # a failed run's numbers are not checked
     assert "6·N·D" in notes[0]
     ok, _, notes = prepare_runs(pd.DataFrame({"N": [1e6], "C": [1.2e15], "loss": [3.0]}))
     assert ok["D"].iloc[0] == pytest.approx(2e8) and "C/(6·N)" in notes[0]

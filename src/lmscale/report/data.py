@@ -45,7 +45,8 @@ def prepare_runs(runs: pd.DataFrame, where: str = "runs") -> tuple[pd.DataFrame,
     """Split a runs table into usable final points and failed runs; fill C or D from C = 6ND.
 
     Returns (usable, failed with a ``reason`` column, notes on the accounting convention).
-    A run is left out (not an error) when its status says it did not complete or its loss is missing.
+    A run is left out (not an error) when its status says it did not complete; a run without such a
+    status and without a positive N, D, C or loss is an InputError.
     """
     if not isinstance(runs, pd.DataFrame):
         raise InputError(f"{where}: expected a table of runs, got {type(runs).__name__}")
@@ -93,9 +94,12 @@ def prepare_runs(runs: pd.DataFrame, where: str = "runs") -> tuple[pd.DataFrame,
         status = df["status"].fillna("").astype(str).str.strip()
         bad = ~status.str.lower().isin(OK_STATUSES)
         reason[bad] = "status " + status[bad]
-    for col in ("N", "D", "C", "loss"):
-        bad = (reason == "") & ~(np.isfinite(df[col]) & (df[col] > 0))
-        reason[bad] = f"no positive {col}"
+    # A run the table calls finished must have usable numbers: refused in one line naming the column
+    # and row, as `fit` and `runs import` do (a silently dropped row changes the fit).
+    finished = df[["N", "D", "loss", "C"]].copy()
+    finished.loc[reason != "", :] = 1.0
+    for col in ("N", "D", "loss", "C"):
+        numeric_column(finished, col, where, positive=True)
     failed = df.loc[reason != "", ["run"]].assign(reason=reason[reason != ""])
     ok = df.loc[reason == ""].reset_index(drop=True)
     return ok, failed.reset_index(drop=True), notes
