@@ -113,6 +113,7 @@ def test_rich_output(capsys):
         (["optimal"], "no budget"),
         (["optimal", "--flops", "1e22", "--price", "2"], "--gpu"),
         (["inference", "--inference-tokens", "1e9", "--target-loss", "2", "--flops", "1e22"], "--target-loss"),
+        (["compare", "--target-loss", "2", "--flops", "1e22"], "No such option: --target-loss"),  # issue 20 #13
         (["optimal", "--flops", "1e22", "--unique-tokens", "-5"], "unique tokens"),
         (["optimal", "--law", "/nonexistent/fit.json", "--flops", "1e22"], "no such"),
         (["optimal", "--flops", "abc"], "--flops"),
