@@ -259,6 +259,7 @@ def run_demo(
     *,
     quick: bool = False,
     device: str = "cpu",
+    branched: bool = False,
     store_path: str | Path | None = None,
     out_dir: str | Path = "lmscale-demo",
     bootstrap: int | None = None,
@@ -285,7 +286,9 @@ def run_demo(
 
         if not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA device is visible on this machine")
-    preset = PRESETS[(kind, quick)]
+    if branched and (quick or kind != "cpu"):
+        raise InputError("--branched runs the CPU demo's branched variant; drop --quick and --device cuda")
+    preset = "demo-branched" if branched else PRESETS[(kind, quick)]
     spec = load_preset(preset)
     if kind == "cuda":
         spec = spec.model_copy(update={"train": {**spec.train, "device": device}})
@@ -305,7 +308,7 @@ def run_demo(
     timings["data_s"] = time.perf_counter() - t0
 
     n_lo, n_hi = min(r.N for r in planned), max(r.N for r in planned)
-    total = sum(r.flops_6n for r in planned)
+    total = sum(r.spent_6n for r in planned)  # a shared trunk counted once
     log(
         f"[2/4] sweep: preset {preset!r}, {len(planned)} runs, N from {n_lo:,} to {n_hi:,} "
         f"non-embedding parameters, {total:.3g} FLOPs (6ND) in all"

@@ -122,3 +122,10 @@ def test_fit_cli_reads_the_study(demo: dict) -> None:
     assert payload["conventions"]["n"] == "non-embedding" and payload["conventions"]["data"] == "study demo-quick"
     bad = _lmscale("fit", "--study", "nope", "--store", str(demo["store"]), cwd=demo["work"], env=demo["env"])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nope" in bad.stderr
+
+
+def test_branched_is_the_cpu_demo_only(tmp_path: Path) -> None:
+    env = {**os.environ, "LMSCALE_HOME": str(tmp_path)}
+    bad = _lmscale("demo", "--branched", "--quick", "--store", str(tmp_path / "s.db"), cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--branched" in bad.stderr
+    assert not (tmp_path / "s.db").exists()  # refused before anything is stored

@@ -178,6 +178,7 @@ def test_preset_list_and_demo_size() -> None:
         "batch-size",
         "data-limited",
         "demo",
+        "demo-branched",
         "demo-gpu",
         "demo-quick",
         "isoflop-cpu",
@@ -194,6 +195,11 @@ def test_preset_list_and_demo_size() -> None:
     # CPU demo: minutes on 2 cores by the throughput model
     seconds = sweep_seconds([assumed().seconds(r) for r in demo], 2)
     assert seconds < 600
+    # the branched variant: the same sizes at three times the budgets, for under half the FLOPs of
+    # the same grid trained without branches
+    branched = expand(load_preset("demo-branched"))
+    assert {r.N for r in branched} == set(ns) and len({r.coords["budget"] for r in branched}) == 21
+    assert sum(r.spent_6n for r in branched) < 0.5 * sum(r.flops_6n for r in branched)
     kaplan = expand(load_preset("kaplan-cpu"))
     assert max(r.N for r in kaplan) / min(r.N for r in kaplan) >= 1e3
 

@@ -17,6 +17,11 @@ DemoOutput = output_option("Folder for report.html, fit.json, summary.json.")
 def demo_command(
     quick: bool = typer.Option(False, "--quick", help="A reduced study (a few minutes; what CI runs)."),
     device: str = typer.Option("cpu", "--device", help="cpu, or cuda[:N] for the larger GPU preset."),
+    branched: bool = typer.Option(
+        False,
+        "--branched",
+        help="The CPU demo with WSD cooldown branches (preset demo-branched): one trunk per size, 21 budgets.",
+    ),
     store: StoreOpt = None,
     output: DemoOutput = Path("lmscale-demo"),
     bootstrap: int | None = typer.Option(
@@ -36,6 +41,7 @@ def demo_command(
     result = run_demo(
         quick=quick,
         device=device,
+        branched=branched,
         store_path=store,
         out_dir=output,
         bootstrap=bootstrap,

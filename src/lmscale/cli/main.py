@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "sweep",
     "runs",
     "fit",
+    "fit_schedule",
     "predict",
     "plan",
     "report",
@@ -49,7 +50,7 @@ def _register_commands(argv: Sequence[str] = ()) -> None:
     """Import the command's own module when the command line names one, else every module (for the
     overview help and typer's message on an unknown command). Importing all of them costs over a
     second of start-up (pandas, scipy), which a refusal or a usage error should not wait for."""
-    named = next((a for a in argv if not a.startswith("-")), None)
+    named = next((a.replace("-", "_") for a in argv if not a.startswith("-")), None)
     for name in (named,) if named in _COMMAND_MODULES else _COMMAND_MODULES:
         try:
             importlib.import_module(f"lmscale.cli.{name}")

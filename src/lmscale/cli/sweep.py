@@ -130,6 +130,7 @@ def plan(
             "steps": r.steps,
             "C_6ND": r.flops_6n,
             "C_exact": r.flops_exact,
+            "own_steps": r.steps if r.own_steps is None else r.own_steps,  # a branch: not its shared trunk
             "est_seconds": s,
             "est_memory_bytes": mem[r.id],
             "status": statuses.get(r.id, "new"),
@@ -142,8 +143,8 @@ def plan(
         "design": sweep.design,
         "runs": len(runs),
         "runs_to_do": len(todo),
-        "total_C_6ND": sum(r.flops_6n for r in runs),
-        "total_C_exact": sum(r.flops_exact for r in runs),
+        "total_C_6ND": sum(r.spent_6n for r in runs),  # a shared trunk counted once
+        "total_C_exact": sum(r.spent_exact for r in runs),
         "workers": n_workers,
         "threads_per_run": threads,
         "est_wall_seconds": wall,

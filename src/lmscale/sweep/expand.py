@@ -9,11 +9,15 @@ Designs:
   L(C_min) from such curves).
 - batch-size: a grid over batch sizes at fixed tokens (steps and tokens to reach a loss give the
   critical batch size, Kaplan §5.1); gradient-noise-scale estimates are on.
+With `branches = true` (any design, schedule "wsd"), runs that differ only in their token budget
+are cooldown branches of one constant-rate trunk (lmscale.train.branch): the trunk is trained once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +27,7 @@ from lmscale.model.accounting import account
 from lmscale.model.shape import ModelShape
 from lmscale.model.sizing import shape_for_params
 from lmscale.sweep.spec import ShapeSpec, SweepSpec
+from lmscale.train.branch import own_steps
 from lmscale.train.spec import RunSpec, SpecError
 
 #: The Chinchilla rule of thumb (Hoffmann et al. 2022): ~20 tokens per parameter at the optimum.
@@ -31,7 +36,11 @@ CHINCHILLA_TOKENS_PER_PARAM = 20.0
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a sweep and what it costs: N (non-embedding), D (tokens), FLOPs in two conventions."""
+    """One run of a sweep and what it costs: N (non-embedding), D (tokens), FLOPs in two conventions.
+
+    own_steps: the steps this run trains itself, when a cooldown branch shares its trunk with other
+    runs of the sweep (None = all of them); `spent_6n` and `spent_exact` are its FLOPs on that
+    count, and sum to what the sweep costs."""
 
     spec: RunSpec
     N: int
@@ -40,10 +49,23 @@ class PlannedRun:
     flops_6n: float
     flops_exact: float
     coords: dict[str, Any] = field(default_factory=dict)
+    own_steps: int | None = None
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def own_fraction(self) -> float:
+        return 1.0 if self.own_steps is None else self.own_steps / self.steps
+
+    @property
+    def spent_6n(self) -> float:
+        return self.flops_6n * self.own_fraction
+
+    @property
+    def spent_exact(self) -> float:
+        return self.flops_exact * self.own_fraction
 
     @property
     def steps(self) -> int:
@@ -227,7 +249,37 @@ def expand(spec: SweepSpec, source: str = "spec") -> list[PlannedRun]:
                 for combo in combos:
                     run = _make(base, shape, tokens, source, where, **combo)
                     runs.append(planned_run(run, {kind: value, **combo}))
+    if spec.branches:
+        runs = _as_branches(runs, source)
     unique: dict[str, PlannedRun] = {}
     for r in runs:
         unique.setdefault(r.id, r)
-    return sorted(unique.values(), key=lambda r: (r.flops_exact, r.N, r.id))
+    if not spec.branches:
+        return sorted(unique.values(), key=lambda r: (r.flops_exact, r.N, r.id))
+    own = own_steps(r.spec for r in unique.values())
+    planned = [dataclasses.replace(r, own_steps=own[r.id]) for r in unique.values()]
+    # Each trunk's branches in order of length, trunks interleaved: two workers then seldom run two
+    # branches of one trunk at once (the later one would retrain the trunk part the other is training).
+    rank = {r.id: sum(o.spec.trunk().id == r.spec.trunk().id and o.D < r.D for o in planned) for r in planned}
+    return sorted(planned, key=lambda r: (rank[r.id], r.flops_exact, r.N, r.id))
+
+
+def _as_branches(runs: list[PlannedRun], source: str) -> list[PlannedRun]:
+    """Runs that differ only in their token budget become cooldown branches of one trunk as long as
+    the longest of them (`branches = true`, Hägele et al. 2024)."""
+
+    def key(r: PlannedRun) -> str:
+        same = {k: v for k, v in r.spec.identity().items() if k not in ("tokens", "tags")}
+        return json.dumps(same, sort_keys=True)
+
+    longest: dict[str, int] = {}
+    for r in runs:
+        longest[key(r)] = max(longest.get(key(r), 0), r.spec.tokens)
+    out = []
+    for r in runs:
+        try:
+            spec = r.spec.with_(trunk_tokens=longest[key(r)])
+        except InputError as exc:
+            raise InputError(f"{source}: branches = true: {str(exc).removeprefix('run spec: ')}") from None
+        out.append(planned_run(spec, r.coords))
+    return out

@@ -14,6 +14,8 @@ Layout (every section optional except `sizes`):
               schedule, unique_tokens
     [isoflop] budgets (FLOPs), flops ("6N" | "exact"), tokens_per_param_range, points, spread
     [curves]  eval_points (log-spaced evaluations of the one long run per size)
+    branches = true             # cooldown branches: runs differing only in tokens share one
+                                # constant-rate trunk (needs train.schedule = "wsd"; Hägele et al. 2024)
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ class SweepSpec(_Strict):
     axes: AxesSection = Field(default_factory=AxesSection)
     isoflop: IsoflopSection | None = None
     curves: CurvesSection = Field(default_factory=CurvesSection)
+    branches: bool = False
 
     @field_validator("train")
     @classmethod
@@ -153,6 +156,8 @@ class SweepSpec(_Strict):
             raise ValueError("design 'curves' trains one long run per size: give one token budget")
         if self.design == "batch-size" and len(self.axes.batch_size or []) < 2:
             raise ValueError("design 'batch-size' needs at least two axes.batch_size values")
+        if self.branches and (self.train.get("schedule") != "wsd" or self.axes.schedule is not None):
+            raise ValueError('branches = true needs train.schedule = "wsd" (and no axes.schedule)')
         return self
 
 

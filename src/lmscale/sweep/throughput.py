@@ -32,15 +32,16 @@ class Throughput:
 
     def seconds(self, run: PlannedRun) -> float:
         """Estimated wall seconds of one run on one thread: training plus its evaluations."""
-        return self.step_overhead_s * run.steps + work_flops(run) / self.flops_per_s
+        return self.step_overhead_s * run.steps * run.own_fraction + work_flops(run) / self.flops_per_s
 
 
 def work_flops(run: PlannedRun) -> float:
-    """Training FLOPs plus evaluation FLOPs (forward only: a third of the training count per token)."""
+    """Training FLOPs the run spends itself (a branch: not its shared trunk) plus evaluation FLOPs
+    (forward only: a third of the training count per token)."""
     spec = run.spec
     per_token_fwd = run.flops_exact / max(run.D, 1) / 3.0
     evals = (spec.eval_points + 1) * spec.eval_tokens * (1 + len(spec.eval_sets))
-    return run.flops_exact + evals * per_token_fwd
+    return run.spent_exact + evals * per_token_fwd
 
 
 def assumed() -> Throughput:

@@ -36,8 +36,8 @@ import torch
 
 from lmscale.errors import InputError
 from lmscale.paths import home
+from lmscale.train import branch, distributed
 from lmscale.train import device as dev
-from lmscale.train import distributed
 from lmscale.train.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from lmscale.train.distributed import World
 from lmscale.train.divergence import DivergenceMonitor
@@ -46,7 +46,7 @@ from lmscale.train.loss import make_loss_fn
 from lmscale.train.memory import check_fits
 from lmscale.train.noise import NoiseScaleEMA
 from lmscale.train.result import RunResult
-from lmscale.train.schedule import log_spaced_steps, lr_at
+from lmscale.train.schedule import run_lr
 from lmscale.train.spec import RunSpec
 from lmscale.train.step import accumulate_gradients
 
@@ -182,7 +182,7 @@ class _Trainer:
             **dev.adamw_kwargs(device),
         )
         self.loss_fn = make_loss_fn(self.model, spec.dtype, compile_=spec.compile)
-        self.eval_steps = set(log_spaced_steps(self.steps, spec.eval_points))
+        self.eval_steps = set(branch.eval_steps(spec))
         self.micro_sizes, self.noise_sizes = _micro_batches(spec, world.local_batch(self.batch))
         # Per-step values stay on the device; the host reads them every _SYNC_EVERY steps.
         nan = float("nan")
@@ -196,6 +196,7 @@ class _Trainer:
         self.synced = 0  # steps whose losses the monitor and noise EMA have consumed
         self.row_step = 0  # step of the latest curve row
         self.start_step = 0
+        self.trunk_state_step = 0  # a branch: the step of the shared trunk state it started from
         self.wall_before = 0.0  # wall time of earlier sessions of this run
         self.position: dict[str, np.ndarray] = {}
 
@@ -218,10 +219,12 @@ class _Trainer:
                 seq = self._fetch(done)  # queued after this step's kernels: overlaps on CUDA
             is_eval = done in self.eval_steps
             is_ckpt = self.spec.checkpoint_every > 0 and done % self.spec.checkpoint_every == 0
+            is_branch_point = done == self.spec.branch_step
             now = time.perf_counter()
             if (
                 is_eval
                 or is_ckpt
+                or is_branch_point
                 or done % _SYNC_EVERY == 0
                 or done == self.steps
                 or now - t_sync > _SYNC_SECONDS
@@ -235,6 +238,10 @@ class _Trainer:
             if is_ckpt and done < self.steps:
                 t = time.perf_counter()
                 self._save_checkpoint(done)
+                self.excluded += time.perf_counter() - t
+            if is_branch_point and self.world.main:  # the trunk's state, for the other branches
+                t = time.perf_counter()
+                branch.save_state(self.spec, self.run_dir, self._state(done))
                 self.excluded += time.perf_counter() - t
         result = self._result("diverged" if reason else "completed", reason)
         if self.world.main:
@@ -253,15 +260,7 @@ class _Trainer:
 
     def _step(self, step: int, seq: torch.Tensor) -> None:
         spec = self.spec
-        lr = lr_at(
-            spec.schedule,
-            step,
-            self.steps,
-            self.peak_lr,
-            spec.warmup_steps,
-            spec.min_lr_ratio,
-            spec.decay_fraction,
-        )
+        lr = run_lr(spec, step, self.peak_lr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         noisy = self.noise_sizes is not None and step % spec.noise_every == 0
@@ -338,15 +337,7 @@ class _Trainer:
         for suffix, store in self.data.eval_stores().items():
             bpt = getattr(store, "bytes_per_token", None)
             row[f"bpb{suffix}"] = evals[suffix].loss / math.log(2) / bpt if bpt else math.nan
-        row["lr"] = lr_at(
-            spec.schedule,
-            done - 1,
-            self.steps,
-            self.peak_lr,
-            spec.warmup_steps,
-            spec.min_lr_ratio,
-            spec.decay_fraction,
-        )
+        row["lr"] = run_lr(spec, done - 1, self.peak_lr)
         row["grad_norm"] = math.fsum(norms) / len(norms)
         row["noise_scale"] = self.noise.value if self.noise_sizes is not None else math.nan
         row["wall_time"] = self.wall_before + (time.perf_counter() - self.t0)
@@ -366,9 +357,12 @@ class _Trainer:
 
     # ------------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, done: int) -> None:
-        if not self.world.main:  # the others hold the same state
-            return
-        state = {
+        if self.world.main:  # the others hold the same state
+            save_checkpoint(self.run_dir / CHECKPOINT_FILE, self._state(done))
+
+    def _state(self, done: int) -> dict[str, Any]:
+        """Everything training needs to continue from step `done` exactly as if never stopped."""
+        return {
             "version": _CHECKPOINT_VERSION,
             "run_id": self.spec.id,
             "step": done,
@@ -383,19 +377,30 @@ class _Trainer:
             "monitor": self.monitor.state_dict(),
             "noise": self.noise.state_dict(),
             "wall_time": self.wall_before + (time.perf_counter() - self.t0),
+            "trunk_state_step": self.trunk_state_step,
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
         }
-        save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
 
     def _resume(self) -> None:
+        """Continue from this run's checkpoint; a new branch starts from its trunk's latest state."""
         state = load_checkpoint(self.run_dir / CHECKPOINT_FILE)
+        if state is None and self.spec.trunk_tokens is not None:
+            state = branch.latest_state(self.spec, self.run_dir)
+            if state is not None:
+                self._load(state)
+                self.trunk_state_step = self.start_step
+            return
         if state is None:
             return
         if state.get("version") != _CHECKPOINT_VERSION or state.get("run_id") != self.spec.id:
             raise InputError(
                 f"checkpoint {self.run_dir / CHECKPOINT_FILE} is not a checkpoint of run {self.spec.id}"
             )
+        self._load(state)
+        self.trunk_state_step = int(state.get("trunk_state_step", 0))
+
+    def _load(self, state: dict[str, Any]) -> None:
         done = int(state["step"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -432,6 +437,7 @@ class _Trainer:
                 self.data.train, self.steps * self.batch * self.n_ctx, self.n_ctx, self.spec.unique_tokens
             ),
         }
+        final.update(branch.lineage(self.spec, self.trunk_state_step))
         if status == "diverged":
             final["diverged_step"] = getattr(self, "diverged_step", None)
         if self.rows:

@@ -7,6 +7,9 @@ to `step + 1` (step counts from 0 to total_steps - 1).
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import numpy as np
 
 from lmscale.errors import InputError
 
@@ -40,16 +43,22 @@ def wsd_lr(
     """Warmup-stable-decay: warmup, flat at `peak`, then a linear decay over the last
     ceil(decay_fraction * total_steps) steps reaching `min_ratio * peak` at the last step. Any
     prefix of the stable phase is shared by runs of every longer budget, so one long stable run
-    can be branched into several budgets (Hu et al. 2024, MiniCPM)."""
-    decay_steps = max(1, math.ceil(decay_fraction * total_steps))
-    decay_start = total_steps - decay_steps
-    if step < warmup_steps and step < decay_start:
+    can be branched into several budgets (Hu et al. 2024, MiniCPM; lmscale.train.branch). A decay
+    that starts before warmup ends (a short branch of a long trunk) starts from the rate reached."""
+    start = decay_start(total_steps, decay_fraction)
+    decay_steps = total_steps - start
+    if step < start:
         return peak * warmup_factor(step, warmup_steps)
-    if step < decay_start:
-        return peak
+    top = peak * warmup_factor(start, warmup_steps)  # = peak once warmup is over
     floor = min_ratio * peak
-    progress = 1.0 if decay_steps <= 1 else min(1.0, (step - decay_start + 1) / decay_steps)
-    return peak + (floor - peak) * progress
+    progress = 1.0 if decay_steps <= 1 else min(1.0, (step - start + 1) / decay_steps)
+    return top + (floor - top) * progress
+
+
+def decay_start(total_steps: int, decay_fraction: float) -> int:
+    """The first step of a WSD run's decay: the last ceil(decay_fraction * total_steps) steps
+    (at least one) decay; every step before it is the stable phase shared with longer runs."""
+    return total_steps - max(1, math.ceil(decay_fraction * total_steps))
 
 
 def lr_at(
@@ -98,3 +107,37 @@ def log_spaced_steps(total_steps: int, points: int) -> list[int]:
     for i in range(points):
         out.add(max(1, min(total_steps, round(total_steps ** (i / (points - 1))))))
     return sorted(out)
+
+
+def run_lr(spec: Any, step: int, peak: float) -> float:
+    """The rate of update `step` of a run (a RunSpec) whose peak rate is `peak`."""
+    return lr_at(spec.schedule, step, spec.steps, peak, spec.warmup_steps, spec.min_lr_ratio, spec.decay_fraction)
+
+
+def lr_trace(spec: Any, peak: float) -> np.ndarray:
+    """The rate of every update of a run: what the trainer used, for fits that need the whole
+    schedule (lmscale.fit.annealing)."""
+    return np.array([run_lr(spec, step, peak) for step in range(spec.steps)])
+
+
+def run_traces(runs: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Per-step rates of the store's runs (a runs table with `id`, `spec` and `final` JSON), by id,
+    and the reason for each run left out: a run of another trainer, or one without its peak rate."""
+    import json
+
+    from lmscale.train.spec import RunSpec
+
+    traces: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
+    for row in runs.itertuples(index=False):
+        try:
+            spec = RunSpec.from_dict(json.loads(row.spec))
+            peak = float(json.loads(row.final or "{}")["peak_lr"])
+        except (InputError, ValueError, KeyError, TypeError):
+            skipped[row.id] = "no lmscale run spec with a peak learning rate"
+            continue
+        if spec.command is not None:
+            skipped[row.id] = "trained by its own command: lmscale does not know its schedule"
+            continue
+        traces[row.id] = lr_trace(spec, peak)
+    return traces, skipped

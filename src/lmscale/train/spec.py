@@ -53,7 +53,8 @@ class SpecError(InputError):
 # failing in arithmetic); fields not listed are checked by validate() itself.
 _INTS = (
     "tokens", "batch_size", "n_ctx", "seed", "data_seed", "eval_points", "eval_tokens", "noise_every",
-    "unique_tokens", "threads", "checkpoint_every", "micro_batch_size", "command_timeout", "gpus",
+    "unique_tokens", "trunk_tokens", "threads", "checkpoint_every", "micro_batch_size", "command_timeout",
+    "gpus",
 )  # fmt: skip
 _NUMBERS = (
     "lr", "lr_scale", "lr_exponent", "warmup", "min_lr_ratio", "decay_fraction", "weight_decay", "beta1",
@@ -63,7 +64,8 @@ _BOOLS = ("noise_scale", "compile")
 _STRINGS = ("corpus", "tokenizer", "lr_rule", "schedule", "dtype", "device", "command")
 _LISTS = ("tokenizer_corpora", "eval_sets", "tags")
 _OPTIONAL = (
-    "n_ctx", "lr", "unique_tokens", "threads", "micro_batch_size", "command", "command_timeout", "gpus",
+    "n_ctx", "lr", "unique_tokens", "trunk_tokens", "threads", "micro_batch_size", "command",
+    "command_timeout", "gpus",
 )  # fmt: skip
 
 
@@ -126,6 +128,11 @@ class RunSpec:
         data order, so a capped run sees the same data as an uncapped one until the cap is reached
         and smaller caps are subsets of larger ones (repeated-data experiments: Kaplan et al. 2020
         §4, Muennighoff et al. 2023).
+    trunk_tokens: makes this "wsd" run a cooldown branch of a constant-rate trunk of that many tokens
+        (Hägele et al. 2024): its warmup is counted in the trunk's steps, so every branch of one
+        trunk trains identically until its own decay starts (`branch_step`), and a branch starts
+        from the trunk's saved state there instead of from scratch (lmscale.train.branch). The
+        result is the same, to the bit, as training the branch alone.
     command: an external training command run instead of the built-in trainer, a template whose
         braces name values of this spec (COMMAND_PLACEHOLDERS; see lmscale.train.external). Part
         of the id when set: another trainer is another run.
@@ -166,6 +173,7 @@ class RunSpec:
     noise_every: int = 8
     divergence_factor: float = 3.0
     unique_tokens: int | None = None
+    trunk_tokens: int | None = None
     dtype: Dtype = "float32"
     # an external trainer: a command template run instead of the built-in trainer (see
     # lmscale.train.external); None = the built-in trainer
@@ -240,6 +248,7 @@ class RunSpec:
             "unique_tokens",
             f"must be an integer of at least one context window ({self.context} tokens)",
         )
+        self._validate_branch()
         need(self.dtype in ("float32", "bfloat16"), "dtype", "must be float32 or bfloat16")
         need(self.threads is None or self.threads >= 1, "threads", "must be >= 1")
         if self.micro_batch_size is not None:
@@ -273,6 +282,16 @@ class RunSpec:
         if self.gpus is not None:
             return self.gpus
         return 1 if self.device.startswith("cuda") else 0
+
+    def _validate_branch(self) -> None:
+        if self.trunk_tokens is None:
+            return
+        if self.schedule != "wsd":
+            raise SpecError("trunk_tokens", f"needs schedule 'wsd' (a cooldown branch), got {self.schedule!r}")
+        if self.command is not None:
+            raise SpecError("trunk_tokens", "applies to the built-in trainer only, not to a command run")
+        if self.trunk_tokens < self.tokens:
+            raise SpecError("trunk_tokens", f"{self.trunk_tokens} is shorter than the branch's tokens {self.tokens}")
 
     def _validate_command(self) -> None:
         if self.command_timeout is not None and self.command_timeout < 1:
@@ -313,7 +332,33 @@ class RunSpec:
 
     @property
     def warmup_steps(self) -> int:
-        return math.ceil(self.warmup * self.steps) if self.warmup > 0 else 0
+        """Warmup in steps: a fraction of this run's steps, or of its trunk's for a branch."""
+        steps = self.steps if self.trunk_tokens is None else math.ceil(self.trunk_tokens / self.tokens_per_step)
+        return math.ceil(self.warmup * steps) if self.warmup > 0 else 0
+
+    @property
+    def branch_step(self) -> int | None:
+        """For a cooldown branch (trunk_tokens set), the step its decay starts: the trunk's state
+        there is where it branches off. None for any other run."""
+        from lmscale.train.schedule import decay_start
+
+        return None if self.trunk_tokens is None else decay_start(self.steps, self.decay_fraction)
+
+    def trunk(self) -> RunSpec:
+        """The constant-rate run every branch of this trunk shares up to its branch step; its id
+        names the folder of the shared states. Only fields that change the training trajectory
+        before the decay stay: the budget labels (tags) and the decay's own settings go."""
+        if self.trunk_tokens is None:
+            raise InputError(f"run {self.id} is not a cooldown branch (no trunk_tokens)")
+        defaults = {f.name: f.default for f in fields(self)}
+        return self.with_(
+            tokens=self.trunk_tokens,
+            trunk_tokens=None,
+            schedule="constant",
+            decay_fraction=defaults["decay_fraction"],
+            min_lr_ratio=defaults["min_lr_ratio"],
+            tags=(),
+        )
 
     @property
     def train_shape(self) -> ModelShape:
@@ -371,8 +416,9 @@ class RunSpec:
         for key in ("tokenizer_corpora", "eval_sets"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
-        if isinstance(kwargs.get("unique_tokens"), float) and kwargs["unique_tokens"].is_integer():
-            kwargs["unique_tokens"] = int(kwargs["unique_tokens"])  # 1e6 in a TOML/JSON file
+        for key in ("unique_tokens", "trunk_tokens"):  # 1e6 in a TOML/JSON file
+            if isinstance(kwargs.get(key), float) and kwargs[key].is_integer():
+                kwargs[key] = int(kwargs[key])
         if "tags" in kwargs:
             kwargs["tags"] = tuple(tuple(t) for t in kwargs["tags"])
         try:
@@ -383,7 +429,7 @@ class RunSpec:
     def identity(self) -> dict[str, Any]:
         """The fields that determine the result: everything except OPERATIONAL_FIELDS."""
         d = {k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_FIELDS}
-        for optional in ("tags", "unique_tokens", "command"):  # absent when unset: older ids stay valid
+        for optional in ("tags", "unique_tokens", "command", "trunk_tokens"):  # absent when unset: older ids stay valid
             if not d[optional]:
                 del d[optional]
         d["spec_version"] = SPEC_VERSION

@@ -1,0 +1,117 @@
+"""`lmscale fit-schedule`: the loss-curve law under learning-rate schedules (Tissue et al. 2024),
+fitted per model size to a study's curves and backtested two ways: a run's final loss from its
+first part, and the final losses of one schedule (cosine) from runs of another (WSD, constant)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lmscale.cli.app import app, print_json
+from lmscale.cli.options import JsonOpt, StoreOpt, output_option
+from lmscale.errors import InputError
+
+SOURCE_SCHEDULES = ("wsd", "constant")
+ScheduleOutput = output_option("Write the fits and both backtests as JSON.")
+
+
+def load_rows(studies: list[str], store: Path | None) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame]:
+    """(curve rows with S1/S2, per-step rates by run, runs) of the completed runs of the studies."""
+    from lmscale.fit.annealing import areas_at
+    from lmscale.store import Store, default_store_path
+    from lmscale.train.schedule import run_traces
+
+    path = Path(store or default_store_path())
+    if not path.exists():
+        raise InputError(f"--store {path}: no such store file")
+    with Store(path, readonly=True) as st:
+        runs = pd.concat([st.runs(study=s) for s in studies]).drop_duplicates("id")
+        curves = pd.concat([st.curves(study=s) for s in studies]).drop_duplicates(["run_id", "step"])
+    runs = runs[runs["status"] == "completed"]
+    if runs.empty:
+        raise InputError(f"--study {', '.join(studies)}: no completed runs in {path}")
+    traces, _ = run_traces(runs)
+    if not traces:
+        raise InputError(f"--study {', '.join(studies)}: no run of lmscale's trainer (its schedule is needed)")
+    curves = curves[curves["run_id"].isin(traces) & np.isfinite(curves["loss"])]
+    runs = runs[runs["id"].isin(traces)].assign(schedule=[json.loads(s)["schedule"] for s in runs["spec"]])
+    return areas_at(curves, traces), traces, runs
+
+
+def schedule_report(studies: list[str], store: Path | None, fraction: float) -> dict[str, Any]:
+    """Per-size fits, the early-prediction backtest and (with two kinds of schedule) the cross-schedule one."""
+    from lmscale.fit.annealing import cross_schedule, early_prediction, fit_annealing
+
+    rows, traces, runs = load_rows(studies, store)
+    fits = []
+    for n, size in rows.groupby("N"):
+        try:
+            fits.append({"N": float(n), **fit_annealing(size).to_dict()})
+        except InputError as exc:
+            fits.append({"N": float(n), "error": str(exc)})
+    out: dict[str, Any] = {"studies": studies, "fits": fits}
+    out["early"] = early_prediction(rows, traces, fraction).to_dict(orient="records")
+    sources = set(runs.loc[runs["schedule"].isin(SOURCE_SCHEDULES), "id"])
+    if sources and sources != set(runs["id"]):
+        out["cross"] = cross_schedule(rows, traces, sources).to_dict(orient="records")
+    out["summary"] = {k: _errors(out[k]) for k in ("early", "cross") if k in out}
+    return out
+
+
+def _errors(records: list[dict[str, Any]]) -> dict[str, float]:
+    err = np.array([abs(r["rel_error"]) for r in records], dtype=float)
+    err = err[np.isfinite(err)]
+    worst = float(err.max()) if len(err) else np.nan
+    mean = float(err.mean()) if len(err) else np.nan
+    return {"runs": len(records), "predicted": len(err), "mean_abs_rel_error": mean, "max_abs_rel_error": worst}
+
+
+@app.command("fit-schedule")
+def fit_schedule_command(
+    study: Annotated[list[str], typer.Option("--study", help="Study in the run store (repeatable: studies are pooled).")],
+    store: StoreOpt = None,
+    fraction: Annotated[
+        float, typer.Option("--early", min=0.01, max=0.99, help="Early prediction: the fraction of the steps seen.")
+    ] = 0.3,
+    as_json: JsonOpt = False,
+    output: ScheduleOutput = None,
+) -> None:
+    """Fit L(s) = L0 + A·S1^-α − C·S2 (Tissue et al. 2024) per model size; predict each size's longest run
+    from its first steps and the runs no longer than that, and cosine runs from WSD or constant ones."""
+    from lmscale.jsonsafe import plain
+
+    out = schedule_report(study, store, fraction)
+    if output is not None:
+        output.write_text(json.dumps(plain(out), indent=1))
+    if as_json:
+        print_json(out)
+        return
+    console = Console() if Console().is_terminal else Console(width=160)
+    fits = Table("N", "L0", "A", "alpha", "C", "rms rel.", "rows", box=None, title="Fits per size")
+    for f in out["fits"]:
+        cells = [f"{f[k]:.4g}" for k in ("L0", "A", "alpha", "C", "rms_rel")] if "error" not in f else [f["error"], *[""] * 4]
+        fits.add_row(f"{f['N']:.3g}", *cells, str(f.get("n_rows", "")))
+    console.print(fits)
+    for key, title in (("early", f"Final loss from the first {fraction:.0%} of the steps"), ("cross", "Cosine runs from WSD/constant runs")):
+        if key in out:
+            _print_backtest(console, out[key], title, out["summary"][key])
+
+
+def _print_backtest(console: Console, records: list[dict[str, Any]], title: str, summary: dict[str, float]) -> None:
+    table = Table("run", "N", "steps", "observed", "predicted", "error", "fitted on", box=None, title=title)
+    for r in records:
+        err = "" if not np.isfinite(r["rel_error"]) else f"{r['rel_error']:+.2%}"
+        pred = "" if not np.isfinite(r["predicted"]) else f"{r['predicted']:.4f}"
+        table.add_row(r["run_id"], f"{r['N']:.3g}", str(r["steps"]), f"{r['observed']:.4f}", pred, err, r["fitted_on"])
+    console.print(table)
+    console.print(
+        f"{summary['predicted']} of {summary['runs']} predicted; mean |error| {summary['mean_abs_rel_error']:.2%}, "
+        f"worst {summary['max_abs_rel_error']:.2%}\n"
+    )

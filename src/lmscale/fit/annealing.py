@@ -1,0 +1,186 @@
+"""The loss curve under any learning-rate schedule: Tissue et al. 2024, "Scaling Law with Learning
+Rate Annealing" (arXiv 2408.11029),
+
+    L(s) = L0 + A · S1(s)^(−α) − C · S2(s),
+
+S1(s) = Σ_{i≤s} η_i, the area under the learning-rate curve ("forward area"), and
+S2(s) = Σ_{i≤s} Σ_{k≤i} (η_{k−1} − η_k)·λ^{i−k}, the annealing area: the rate drops so far, each
+fading with λ = 0.999 (`DECAY`). The law is the abstract's; S1, S2 and λ as the same authors state
+them in Wang, Tissue et al. 2025 (arXiv 2505.07796, §3.1, eq. 1). One model's parameters describe all
+its curves, whatever their schedule and length, so a fit to some runs predicts the final loss of
+another schedule, or of a run not yet finished.
+
+Warmup is counted at the peak rate (our choice: its climb is not annealing, and the law does not
+describe warmup; those rows are left out of fits).
+
+Pure analysis: the caller passes each run's per-step learning rates (for lmscale's own runs,
+`lmscale.train.schedule.lr_trace` rebuilds them from the run's spec). fit → fitted attributes →
+predict, as elsewhere in `fit/`. Estimation: for a fixed α the law is linear in (L0, A, C), solved
+by non-negative least squares on relative residuals; α is the one-dimensional search outside
+(variable projection), so no starting point is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar, nnls
+from scipy.signal import lfilter
+
+from lmscale.errors import InputError
+
+#: λ of the annealing momentum (the per-step fading of past rate drops).
+DECAY = 0.999
+#: α is searched in this range (log-spaced grid, then a bounded refinement).
+ALPHA_RANGE = (0.02, 3.0)
+MIN_ROWS = 4
+
+
+def lr_areas(lr: np.ndarray, decay: float = DECAY) -> tuple[np.ndarray, np.ndarray]:
+    """S1 and S2 after each step: entry s−1 holds the areas after s updates (rates lr[0..s−1]),
+    with the warmup counted at the peak rate."""
+    lr = np.asarray(lr, dtype=float)
+    if lr.ndim != 1 or not len(lr) or not np.all(np.isfinite(lr)) or np.any(lr < 0):
+        raise InputError("learning-rate trace: needs a non-empty list of finite rates >= 0")
+    lr = lr.copy()
+    lr[: warmup_end(lr)] = lr.max()
+    s1 = np.cumsum(lr)
+    drops = -np.diff(lr, prepend=lr[0])  # η_{k−1} − η_k, with η_0 = the peak
+    m = lfilter([1.0], [1.0, -decay], drops)  # m_i = λ·m_{i−1} + drop_i
+    return s1, np.cumsum(m)
+
+
+def warmup_end(lr: np.ndarray) -> int:
+    """Steps until the rate first reaches its maximum: rows up to there are warmup, which the law
+    does not describe, and are left out of fits."""
+    lr = np.asarray(lr, dtype=float)
+    return int(np.argmax(lr >= lr.max())) + 1
+
+
+def areas_at(curves: pd.DataFrame, traces: dict[str, np.ndarray], decay: float = DECAY) -> pd.DataFrame:
+    """`curves` (run_id, step, loss, ...) with S1 and S2 at each row's step, and `after_warmup`.
+    A run without a trace, or a row beyond its trace, is an error naming it."""
+    missing = sorted(set(curves["run_id"]) - set(traces))
+    if missing:
+        raise InputError(f"annealing law: no learning-rate trace for run {missing[0]}")
+    parts = []
+    for run_id, rows in curves.groupby("run_id", sort=False):
+        trace = traces[run_id]
+        s1, s2 = lr_areas(trace, decay)
+        steps = rows["step"].to_numpy(dtype=int)
+        if steps.min() < 1 or steps.max() > len(trace):
+            raise InputError(f"annealing law: run {run_id} has a curve row at step {steps.max()} beyond its {len(trace)} steps")
+        parts.append(
+            rows.assign(S1=s1[steps - 1], S2=s2[steps - 1], after_warmup=steps > warmup_end(trace))
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+@dataclass
+class AnnealingFit:
+    """L0, A, alpha, C of one model's curves, and how well they fit (rms relative residual)."""
+
+    L0: float = np.nan
+    A: float = np.nan
+    alpha: float = np.nan
+    C: float = np.nan
+    rms_rel: float = np.nan
+    n_rows: int = 0
+    runs: list[str] = field(default_factory=list)
+
+    def predict(self, s1: Any, s2: Any) -> np.ndarray:
+        s1, s2 = np.asarray(s1, dtype=float), np.asarray(s2, dtype=float)
+        return self.L0 + self.A * s1 ** (-self.alpha) - self.C * s2
+
+    def predict_final(self, trace: np.ndarray, decay: float = DECAY) -> float:
+        """The loss after the last step of a schedule (its per-step rates)."""
+        s1, s2 = lr_areas(trace, decay)
+        return float(self.predict(s1[-1], s2[-1]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("L0", "A", "alpha", "C", "rms_rel", "n_rows", "runs")}
+
+
+def _solve(alpha: float, s1: np.ndarray, s2: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, float]:
+    """(L0, A, C) >= 0 minimising the squared relative residuals at this α, and that sum."""
+    design = np.column_stack([np.ones_like(s1), s1 ** (-alpha), -s2]) / loss[:, None]
+    coef, norm = nnls(design, np.ones_like(loss))
+    return coef, float(norm**2)
+
+
+def fit_annealing(rows: pd.DataFrame) -> AnnealingFit:
+    """Fit the law to rows of one model (columns S1, S2, loss; `areas_at` adds them; warmup rows
+    are left out when the column `after_warmup` says so)."""
+    use = rows[rows["after_warmup"]] if "after_warmup" in rows else rows
+    use = use[np.isfinite(use["loss"]) & (use["loss"] > 0) & (use["S1"] > 0)]
+    if len(use) < MIN_ROWS:
+        raise InputError(f"annealing law: {len(use)} curve rows after warmup; it needs at least {MIN_ROWS}")
+    s1, s2, loss = (use[c].to_numpy(dtype=float) for c in ("S1", "S2", "loss"))
+    grid = np.geomspace(*ALPHA_RANGE, 60)
+    cost = [_solve(a, s1, s2, loss)[1] for a in grid]
+    k = int(np.argmin(cost))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    best = minimize_scalar(lambda a: _solve(a, s1, s2, loss)[1], bounds=(lo, hi), method="bounded")
+    alpha = float(best.x) if best.fun <= cost[k] else float(grid[k])
+    (l0, a, c), ssr = _solve(alpha, s1, s2, loss)
+    runs = list(dict.fromkeys(use["run_id"])) if "run_id" in use else []
+    return AnnealingFit(float(l0), float(a), alpha, float(c), float(np.sqrt(ssr / len(use))), len(use), runs)
+
+
+def _final(rows: pd.DataFrame) -> tuple[int, float]:
+    last = rows.loc[rows["step"].idxmax()]
+    return int(last["step"]), float(last["loss"])
+
+
+def _prediction(held: str, rows: pd.DataFrame, train: pd.DataFrame, trace: np.ndarray) -> dict[str, Any]:
+    """One backtest row: the law fitted on `train` predicts the final loss of run `held`."""
+    step, observed = _final(rows)
+    out: dict[str, Any] = {"run_id": held, "N": float(rows["N"].iloc[0]), "steps": step, "observed": observed}
+    try:
+        fitted = fit_annealing(train)
+    except InputError as exc:
+        return {**out, "predicted": np.nan, "rel_error": np.nan, "fitted_on": str(exc)}
+    predicted = fitted.predict_final(trace[:step])
+    return {
+        **out,
+        "predicted": predicted,
+        "rel_error": predicted / observed - 1.0,
+        "fitted_on": f"{len(fitted.runs)} run(s), {fitted.n_rows} rows",
+        "alpha": fitted.alpha,
+        "C": fitted.C,
+    }
+
+
+def early_prediction(
+    rows: pd.DataFrame, traces: dict[str, np.ndarray], fraction: float = 0.3, siblings: bool = True
+) -> pd.DataFrame:
+    """For each model size (column N), its longest run's final loss predicted from the rows of its
+    first `fraction` of steps, plus (siblings=True) the whole curves of the runs of that size no
+    longer than that: what a study knows when its largest run is that far along (for branches of
+    one trunk, exactly the branches that have finished by then). `rows` comes from `areas_at`."""
+    if not 0 < fraction < 1:
+        raise InputError(f"early prediction: the fraction of steps must be in (0, 1), got {fraction}")
+    out = []
+    for _, size in rows.groupby("N"):
+        steps = size.groupby("run_id")["step"].max()
+        held = str(steps.idxmax())
+        mine = size[size["run_id"] == held]
+        early = mine[mine["step"] <= fraction * steps[held]]
+        done = steps[(steps <= fraction * steps[held]) & (steps.index != held)].index if siblings else []
+        others = size[size["run_id"].isin(done)]
+        out.append(_prediction(held, mine, pd.concat([early, others]), traces[held]))
+    return pd.DataFrame(out)
+
+
+def cross_schedule(rows: pd.DataFrame, traces: dict[str, np.ndarray], sources: set[str]) -> pd.DataFrame:
+    """The final loss of every run not in `sources` predicted by the law fitted on the `sources` runs
+    of the same size (e.g. cosine runs from WSD branches). `rows` comes from `areas_at`."""
+    out = []
+    for _, size in rows.groupby("N"):
+        train = size[size["run_id"].isin(sources)]
+        for held, mine in size[~size["run_id"].isin(sources)].groupby("run_id"):
+            out.append(_prediction(str(held), mine, train, traces[str(held)]))
+    return pd.DataFrame(out)
