@@ -255,6 +255,20 @@ def summary_lines(res: DemoResult, analysis: Any) -> list[str]:
     return lines
 
 
+def with_schedules(data: Any, study: str, store_path: str | Path | None) -> Any:
+    """A store study's report input with each run's per-step learning rates and schedule, which
+    the report's schedule-aware law needs (the report itself cannot rebuild them from a spec)."""
+    import dataclasses
+
+    from lmscale.store import Store
+    from lmscale.store.db import default_store_path
+    from lmscale.train.schedule import run_traces
+
+    with Store(store_path or default_store_path(), readonly=True) as st:
+        traces, schedules, _ = run_traces(st.runs(study=study))
+    return dataclasses.replace(data, lr_traces=traces, schedules=schedules)
+
+
 def run_demo(
     *,
     quick: bool = False,
@@ -325,7 +339,7 @@ def run_demo(
 
     log(f"[3/4] fit: approach 3 with {boot} bootstrap resamples, L(N), L(C_min), IsoFLOPs, backtest")
     t0 = time.perf_counter()
-    data = only_runs(load_study(study, path), {r.id for r in planned})
+    data = with_schedules(only_runs(load_study(study, path), {r.id for r in planned}), study, path)
     runs = data.runs
     backtest: HeldOutBacktest | None = None
     try:

@@ -78,3 +78,21 @@ def test_bad_input_is_named() -> None:
         fit_annealing(pd.DataFrame({"S1": [1.0, 2.0], "S2": [0.0, 0.0], "loss": [3.0, 2.9]}))
     with pytest.raises(InputError, match="finite rates"):
         lr_areas(np.array([1.0, np.nan]))
+
+
+def test_backtests_predict_cosine_runs_only_when_both_kinds_are_there() -> None:
+    from lmscale.fit.annealing import schedule_backtests
+
+    rng = np.random.default_rng(1)
+    runs = [spec("wsd", t, trunk_tokens=2_000_000) for t in (500_000, 1_000_000, 2_000_000)] + [spec("cosine", 1_500_000)]
+    curves, traces = [], {}
+    for run in runs:
+        df, traces[run.id] = synthetic_curve(run, 0.0, rng)
+        curves.append(df.assign(N=1e4))
+    schedules = {r.id: r.schedule for r in runs}
+    out = schedule_backtests(pd.concat(curves), traces, schedules)
+    assert list(out["cross"]["run_id"]) == [runs[-1].id]
+    assert abs(out["cross"]["rel_error"].iloc[0]) < 1e-6  # exact curves: the law predicts exactly
+    assert len(out["early"]) == 1 and len(out["fits"]) == 1
+    wsd_only = {k: v for k, v in traces.items() if k != runs[-1].id}
+    assert "cross" not in schedule_backtests(pd.concat(curves), wsd_only, schedules)

@@ -65,6 +65,7 @@ def test_epoch_report_figures_and_skips(epoch):
         "Shape study",
         "Transfer",
         "Per-token-position loss",
+        "Loss under other schedules",
     }
     assert "no learning curves" in res.skipped["Learning curves"]
     for name in res.skipped:
@@ -155,7 +156,8 @@ def test_demo_report_has_every_figure_but_batch(demo):
         "transfer",
         "position_loss",
     }
-    assert list(res.skipped) == ["Critical batch size", "Shape study"]
+    # a table of runs carries no schedules (a store study does: tests/sweep/test_branches.py)
+    assert list(res.skipped) == ["Critical batch size", "Shape study", "Loss under other schedules"]
     c = check_well_formed_and_self_contained(html)
     assert len(c.imgs) == 9
     for img in c.imgs:

@@ -97,5 +97,9 @@ def test_branched_sweep_end_to_end(tmp_path: Path) -> None:
     assert len(out["fits"]) == 2 and len(out["early"]) == 2
     assert len(out["cross"]) == 6  # every cosine run predicted from the WSD branches of its size
     assert all(abs(r["rel_error"]) < 0.2 for r in out["cross"])
+    report = [sys.executable, "-m", "lmscale", "report", "--study", "branched", "--store", str(tmp_path / "s.db")]
+    done = subprocess.run([*report, "-o", str(tmp_path / "r.html"), "--bootstrap", "0", "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "schedule" in json.loads(done.stdout)["figures"]  # the study's runs carry their schedules
     bad = subprocess.run([*cli, "--study", "nothing"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no completed runs" in bad.stderr

@@ -18,13 +18,13 @@ from lmscale.cli.app import app, print_json
 from lmscale.cli.options import JsonOpt, StoreOpt, output_option
 from lmscale.errors import InputError
 
-SOURCE_SCHEDULES = ("wsd", "constant")
 ScheduleOutput = output_option("Write the fits and both backtests as JSON.")
 
 
-def load_rows(studies: list[str], store: Path | None) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame]:
-    """(curve rows with S1/S2, per-step rates by run, runs) of the completed runs of the studies."""
-    from lmscale.fit.annealing import areas_at
+def schedule_report(studies: list[str], store: Path | None, fraction: float) -> dict[str, Any]:
+    """Per-size fits, the early-prediction backtest and (with two kinds of schedule) the cross-schedule
+    one, of the completed runs of the studies (lmscale.fit.annealing.schedule_backtests)."""
+    from lmscale.fit.annealing import error_summary, schedule_backtests
     from lmscale.store import Store, default_store_path
     from lmscale.train.schedule import run_traces
 
@@ -37,40 +37,13 @@ def load_rows(studies: list[str], store: Path | None) -> tuple[pd.DataFrame, dic
     runs = runs[runs["status"] == "completed"]
     if runs.empty:
         raise InputError(f"--study {', '.join(studies)}: no completed runs in {path}")
-    traces, _ = run_traces(runs)
+    traces, schedules, _ = run_traces(runs)
     if not traces:
         raise InputError(f"--study {', '.join(studies)}: no run of lmscale's trainer (its schedule is needed)")
-    curves = curves[curves["run_id"].isin(traces) & np.isfinite(curves["loss"])]
-    runs = runs[runs["id"].isin(traces)].assign(schedule=[json.loads(s)["schedule"] for s in runs["spec"]])
-    return areas_at(curves, traces), traces, runs
-
-
-def schedule_report(studies: list[str], store: Path | None, fraction: float) -> dict[str, Any]:
-    """Per-size fits, the early-prediction backtest and (with two kinds of schedule) the cross-schedule one."""
-    from lmscale.fit.annealing import cross_schedule, early_prediction, fit_annealing
-
-    rows, traces, runs = load_rows(studies, store)
-    fits = []
-    for n, size in rows.groupby("N"):
-        try:
-            fits.append({"N": float(n), **fit_annealing(size).to_dict()})
-        except InputError as exc:
-            fits.append({"N": float(n), "error": str(exc)})
-    out: dict[str, Any] = {"studies": studies, "fits": fits}
-    out["early"] = early_prediction(rows, traces, fraction).to_dict(orient="records")
-    sources = set(runs.loc[runs["schedule"].isin(SOURCE_SCHEDULES), "id"])
-    if sources and sources != set(runs["id"]):
-        out["cross"] = cross_schedule(rows, traces, sources).to_dict(orient="records")
-    out["summary"] = {k: _errors(out[k]) for k in ("early", "cross") if k in out}
+    tables = schedule_backtests(curves, traces, schedules, fraction)
+    out: dict[str, Any] = {"studies": studies, **{k: t.to_dict(orient="records") for k, t in tables.items()}}
+    out["summary"] = {k: error_summary(tables[k]) for k in ("early", "cross") if k in tables}
     return out
-
-
-def _errors(records: list[dict[str, Any]]) -> dict[str, float]:
-    err = np.array([abs(r["rel_error"]) for r in records], dtype=float)
-    err = err[np.isfinite(err)]
-    worst = float(err.max()) if len(err) else np.nan
-    mean = float(err.mean()) if len(err) else np.nan
-    return {"runs": len(records), "predicted": len(err), "mean_abs_rel_error": mean, "max_abs_rel_error": worst}
 
 
 @app.command("fit-schedule")
@@ -96,8 +69,9 @@ def fit_schedule_command(
     console = Console() if Console().is_terminal else Console(width=160)
     fits = Table("N", "L0", "A", "alpha", "C", "rms rel.", "rows", box=None, title="Fits per size")
     for f in out["fits"]:
-        cells = [f"{f[k]:.4g}" for k in ("L0", "A", "alpha", "C", "rms_rel")] if "error" not in f else [f["error"], *[""] * 4]
-        fits.add_row(f"{f['N']:.3g}", *cells, str(f.get("n_rows", "")))
+        failed = isinstance(f.get("error"), str)
+        cells = [f["error"], *[""] * 4] if failed else [f"{f[k]:.4g}" for k in ("L0", "A", "alpha", "C", "rms_rel")]
+        fits.add_row(f"{f['N']:.3g}", *cells, "" if failed else str(f["n_rows"]))
     console.print(fits)
     for key, title in (("early", f"Final loss from the first {fraction:.0%} of the steps"), ("cross", "Cosine runs from WSD/constant runs")):
         if key in out:

@@ -57,7 +57,9 @@ def report_command(
     if store is not None and study is None:
         raise InputError("--store goes with --study")
     if study is not None:
-        data = load_study(study, store)
+        from lmscale.demo import with_schedules
+
+        data = with_schedules(load_study(study, store), study, store)
     elif runs is not None:
         data = load_runs_csv(runs, curves)
     else:

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar, nnls
-from scipy.signal import lfilter
 
 from lmscale.errors import InputError
 
@@ -49,7 +48,11 @@ def lr_areas(lr: np.ndarray, decay: float = DECAY) -> tuple[np.ndarray, np.ndarr
     lr[: warmup_end(lr)] = lr.max()
     s1 = np.cumsum(lr)
     drops = -np.diff(lr, prepend=lr[0])  # η_{k−1} − η_k, with η_0 = the peak
-    m = lfilter([1.0], [1.0, -decay], drops)  # m_i = λ·m_{i−1} + drop_i
+    m = np.empty_like(drops)
+    acc = 0.0
+    for i, drop in enumerate(drops.tolist()):  # m_i = λ·m_{i−1} + drop_i (scipy.signal would pull in scipy.stats)
+        acc = decay * acc + drop
+        m[i] = acc
     return s1, np.cumsum(m)
 
 
@@ -184,3 +187,43 @@ def cross_schedule(rows: pd.DataFrame, traces: dict[str, np.ndarray], sources: s
         for held, mine in size[~size["run_id"].isin(sources)].groupby("run_id"):
             out.append(_prediction(str(held), mine, train, traces[str(held)]))
     return pd.DataFrame(out)
+
+
+#: Schedules whose runs the cross-schedule backtest fits (the others are predicted).
+SOURCE_SCHEDULES = ("wsd", "constant")
+
+
+def schedule_backtests(
+    curves: pd.DataFrame, traces: dict[str, np.ndarray], schedules: dict[str, str], fraction: float = 0.3
+) -> dict[str, pd.DataFrame]:
+    """Fits per size ("fits") and both backtests of the runs that have a trace: "early" always,
+    "cross" when some runs are WSD or constant-rate and others are not. `curves`: run_id, step,
+    loss, N."""
+    curves = curves[curves["run_id"].isin(traces) & np.isfinite(curves["loss"])]
+    if curves.empty:
+        raise InputError("annealing law: no learning curves of runs with a known schedule")
+    rows = areas_at(curves, traces)
+    fits = []
+    for n, size in rows.groupby("N"):
+        try:
+            fits.append({"N": float(n), **fit_annealing(size).to_dict()})
+        except InputError as exc:
+            fits.append({"N": float(n), "error": str(exc)})
+    out = {"fits": pd.DataFrame(fits), "early": early_prediction(rows, traces, fraction)}
+    ran = set(rows["run_id"])
+    sources = {r for r in ran if schedules.get(r) in SOURCE_SCHEDULES}
+    if sources and sources != ran:
+        out["cross"] = cross_schedule(rows, traces, sources)
+    return out
+
+
+def error_summary(table: pd.DataFrame) -> dict[str, float]:
+    """How many runs a backtest table holds and predicts, and the mean and worst |relative error|."""
+    err = table["rel_error"].abs().to_numpy(dtype=float) if len(table) else np.array([])
+    err = err[np.isfinite(err)]
+    return {
+        "runs": len(table),
+        "predicted": len(err),
+        "mean_abs_rel_error": float(err.mean()) if len(err) else np.nan,
+        "max_abs_rel_error": float(err.max()) if len(err) else np.nan,
+    }

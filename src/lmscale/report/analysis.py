@@ -61,6 +61,7 @@ class Analysis:
     horizon: dict[str, float] | None = None
     next_runs: Any = None  # lmscale.report.next_runs.NextRuns, when the summary proposed them
     skipped: dict[str, str] = field(default_factory=dict)
+    schedule: dict[str, pd.DataFrame] | None = None  # lmscale.fit.annealing.schedule_backtests
 
 
 def attempt(skipped: dict[str, str], name: str, fn: Callable[[], T]) -> T | None:
@@ -218,7 +219,20 @@ def analyse(
         a.whatif = attempt(sk, "what-if", lambda: what_if(a.main, target))
         a.next_dollar = attempt(sk, "next dollar", lambda: next_dollar(a.main, runs))
     a.batch = attempt(sk, "critical batch size", lambda: batch_sweep(data))
+    a.schedule = attempt(sk, "schedule-aware law", lambda: schedule_law(data))
     return a
+
+
+def schedule_law(data: ReportInput) -> dict[str, pd.DataFrame]:
+    """The annealing law's backtests (lmscale.fit.annealing), when the input carries each run's rates."""
+    from lmscale.fit.annealing import schedule_backtests
+
+    if not data.lr_traces or data.curves is None:
+        raise InputError("the input carries no learning-rate schedules (a store study of lmscale's trainer does)")
+    curves = data.curves.rename(columns={"run": "run_id"})
+    if "step" not in curves:
+        raise InputError("the learning curves have no step column")
+    return schedule_backtests(curves, data.lr_traces, data.schedules)
 
 
 def loss_backtest(a: Analysis, runs: pd.DataFrame, seed: int) -> Backtest | None:

@@ -28,6 +28,7 @@ TITLES = {
     "shape": "Shape study",
     "transfer": "Transfer",
     "position_loss": "Per-token-position loss",
+    "schedule": "Loss under other schedules",
 }
 
 

@@ -28,7 +28,9 @@ class ReportInput:
     runs: final points (run, N, D, C, loss, ...); curves: long format (run, N, tokens, C, loss, ...);
     failed: runs left out, with a ``reason``; evals: (run, eval_set, loss) final loss per eval set;
     position_loss: (run, eval_set, position, loss); convention: how N and C were counted, in words;
-    conventions: the same for the fits (lmscale.fit.Conventions: unknown for a table of runs).
+    conventions: the same for the fits (lmscale.fit.Conventions: unknown for a table of runs);
+    lr_traces, schedules: each run's per-step learning rates and schedule name, for the
+    schedule-aware law (a caller that knows them passes them: `lmscale.train.schedule.run_traces`).
     """
 
     runs: pd.DataFrame
@@ -39,6 +41,8 @@ class ReportInput:
     convention: list[str] = field(default_factory=list)
     source: str = ""
     conventions: Conventions = field(default_factory=lambda: Conventions(n="unknown", c="unknown"))
+    lr_traces: dict[str, np.ndarray] | None = None
+    schedules: dict[str, str] = field(default_factory=dict)
 
 
 def prepare_runs(runs: pd.DataFrame, where: str = "runs") -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:

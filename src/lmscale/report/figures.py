@@ -483,6 +483,43 @@ def position_loss(a: Analysis) -> FigureSpec:
 
 
 #: Every figure in report order: key → builder(Analysis).
+def schedule_figure(a: Analysis) -> FigureSpec:
+    """Final losses the annealing law predicted against those observed: each size's longest run from
+    its first 30%, and (when the study has both) cosine runs from WSD or constant-rate runs."""
+    from lmscale.fit.annealing import error_summary
+
+    if a.schedule is None:
+        raise InputError(a.skipped.get("schedule-aware law", "no schedule-aware fit"))
+    parts = {k: a.schedule[k].dropna(subset=["predicted"]) for k in ("early", "cross") if k in a.schedule}
+    parts = {k: t for k, t in parts.items() if len(t)}
+    if not parts:
+        raise InputError("the schedule-aware law predicted no run (too few curve rows after warmup)")
+    labels = {"early": "longest run per size, from its first 30%", "cross": "cosine runs, from WSD/constant runs"}
+    col = _colors(a)
+    fig, (ax,) = new_figure(1, width=5.6, height=4.4)
+    for (key, t), marker in zip(parts.items(), ("o", "s"), strict=False):
+        ax.scatter(t["observed"], t["predicted"], c=col(t["N"]), marker=marker, s=26, edgecolor="k", lw=0.3, label=labels[key], zorder=3)
+    both = pd.concat(parts.values())
+    lo, hi = float(both[["observed", "predicted"]].min().min()), float(both[["observed", "predicted"]].max().max())
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set_xlabel("observed final loss")
+    ax.set_ylabel("predicted by L0 + A·S1^-α − C·S2")
+    ax.legend(fontsize=7, loc="upper left")
+    col.colorbar(fig, ax)
+    words = [
+        f"{labels[k]}: {s['predicted']} of {s['runs']} predicted, mean |error| {100 * s['mean_abs_rel_error']:.1f}%, "
+        f"worst {100 * s['max_abs_rel_error']:.1f}%"
+        for k, s in ((k, error_summary(a.schedule[k])) for k in parts)
+    ]
+    caption = (
+        "The loss-curve law under learning-rate schedules (Tissue et al. 2024), fitted per model size. "
+        + "; ".join(words)
+        + "."
+    )
+    data = pd.concat([t.assign(backtest=k) for k, t in parts.items()], ignore_index=True)
+    return FigureSpec("schedule", "Loss under other schedules", caption, fig, data)
+
+
 BUILDERS: dict[str, Callable[..., FigureSpec]] = {
     "learning_curves": learning_curves,
     "single_laws": single_laws,
@@ -495,4 +532,5 @@ BUILDERS: dict[str, Callable[..., FigureSpec]] = {
     "shape": shape_study,
     "transfer": transfer,
     "position_loss": position_loss,
+    "schedule": schedule_figure,
 }

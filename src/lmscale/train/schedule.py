@@ -120,14 +120,16 @@ def lr_trace(spec: Any, peak: float) -> np.ndarray:
     return np.array([run_lr(spec, step, peak) for step in range(spec.steps)])
 
 
-def run_traces(runs: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Per-step rates of the store's runs (a runs table with `id`, `spec` and `final` JSON), by id,
-    and the reason for each run left out: a run of another trainer, or one without its peak rate."""
+def run_traces(runs: Any) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
+    """Per-step rates of the store's runs (a runs table with `id`, `spec` and `final` JSON) and
+    their schedule names, by id, and the reason for each run left out: a run of another trainer,
+    or one without its peak rate."""
     import json
 
     from lmscale.train.spec import RunSpec
 
     traces: dict[str, np.ndarray] = {}
+    schedules: dict[str, str] = {}
     skipped: dict[str, str] = {}
     for row in runs.itertuples(index=False):
         try:
@@ -140,4 +142,5 @@ def run_traces(runs: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
             skipped[row.id] = "trained by its own command: lmscale does not know its schedule"
             continue
         traces[row.id] = lr_trace(spec, peak)
-    return traces, skipped
+        schedules[row.id] = spec.schedule
+    return traces, schedules, skipped
