@@ -200,6 +200,10 @@ def test_preset_list_and_demo_size() -> None:
     branched = expand(load_preset("demo-branched"))
     assert {r.N for r in branched} == set(ns) and len({r.coords["budget"] for r in branched}) == 21
     assert sum(r.spent_6n for r in branched) < 0.5 * sum(r.flops_6n for r in branched)
+    # a run whose decay would start inside its trunk's warmup trains alone instead
+    alone = [r for r in branched if r.spec.trunk_tokens is None]
+    assert 0 < len(alone) < 20 and all(r.own_steps == r.steps for r in alone)
+    assert all(r.spec.branch_step >= r.spec.warmup_steps for r in branched if r.spec.trunk_tokens)
     kaplan = expand(load_preset("kaplan-cpu"))
     assert max(r.N for r in kaplan) / min(r.N for r in kaplan) >= 1e3
 

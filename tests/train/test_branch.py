@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from lmscale.errors import InputError
 from lmscale.train import RunSpec, run
 from lmscale.train.branch import own_steps, trunk_dir
+from lmscale.train.loop import WALL_COLUMNS
 from lmscale.train.schedule import lr_at
 
 from .test_loop import make
@@ -35,7 +37,9 @@ def test_branch_from_trunk_state_equals_training_it_alone(tmp_path: Path) -> Non
     assert second.final["trunk_state_step"] == short.branch_step  # it did start from the shared state
     assert first.final["trunk_state_step"] == 0
     assert second.final["eval_loss"] == alone.final["eval_loss"]  # to the bit
-    assert second.final["bpb"] == alone.final["bpb"]  # (train_loss averages since the last row: rows differ)
+    # the whole curve too, on the same evaluation grid (only the wall-clock columns differ)
+    same = [c for c in alone.curve.columns if c not in WALL_COLUMNS]
+    pd.testing.assert_frame_equal(second.curve[same], alone.curve[same], check_exact=True)
     assert second.final["trunk_id"] == first.final["trunk_id"] == short.trunk().id
     assert second.final["branch_tokens"] == long_.branch_step * long_.tokens_per_step
 

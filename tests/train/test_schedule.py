@@ -85,12 +85,14 @@ def test_log_spaced_steps() -> None:
 
 
 def test_wsd_decay_inside_warmup_starts_from_the_rate_reached() -> None:
-    # 100 steps, decay over the last 20 (from step 80), warmup 200 steps (a short branch of a
-    # long trunk): the rate climbs to 80/200 of the peak, then decays linearly from the rate step 80
-    # would have had (81/200).
-    top = PEAK * 81 / 200
-    assert wsd_lr(79, 100, PEAK, 200, 0.1, 0.2) == pytest.approx(PEAK * 80 / 200)
+    # 100 steps, decay over the last 20 (from step 80), warmup 200 steps (a short run of a long
+    # trunk): the rate climbs to 80/200 of the peak (step 79), then decays linearly from there.
+    top = PEAK * 80 / 200
+    assert wsd_lr(79, 100, PEAK, 200, 0.1, 0.2) == pytest.approx(top)
     assert wsd_lr(80, 100, PEAK, 200, 0.1, 0.2) == pytest.approx(top + (0.1 * PEAK - top) / 20)
     assert wsd_lr(99, 100, PEAK, 200, 0.1, 0.2) == pytest.approx(0.1 * PEAK)
-    rates = [wsd_lr(s, 100, PEAK, 200, 0.1, 0.2) for s in range(80, 100)]
+    rates = [wsd_lr(s, 100, PEAK, 200, 0.1, 0.2) for s in range(79, 100)]
     assert all(a > b for a, b in zip(rates, rates[1:], strict=False))  # no jump up to the peak
+    # warmup that reaches less than the floor: the decay holds the rate reached, never raises it
+    low = [wsd_lr(s, 10, PEAK, 100, 0.1, 0.2) for s in range(10)]
+    assert all(a >= b for a, b in zip(low[7:], low[8:], strict=False)) and low[-1] == pytest.approx(low[7])

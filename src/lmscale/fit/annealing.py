@@ -36,6 +36,8 @@ DECAY = 0.999
 #: α is searched in this range (log-spaced grid, then a bounded refinement).
 ALPHA_RANGE = (0.02, 3.0)
 MIN_ROWS = 4
+#: Early prediction: the share of the longest run's steps that is seen.
+EARLY_FRACTION = 0.3
 
 
 def lr_areas(lr: np.ndarray, decay: float = DECAY) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +76,9 @@ def areas_at(curves: pd.DataFrame, traces: dict[str, np.ndarray], decay: float =
         trace = traces[run_id]
         s1, s2 = lr_areas(trace, decay)
         steps = rows["step"].to_numpy(dtype=int)
-        if steps.min() < 1 or steps.max() > len(trace):
+        if steps.min() < 1:
+            raise InputError(f"annealing law: run {run_id} has a curve row at step {steps.min()}; steps count from 1")
+        if steps.max() > len(trace):
             raise InputError(f"annealing law: run {run_id} has a curve row at step {steps.max()} beyond its {len(trace)} steps")
         parts.append(
             rows.assign(S1=s1[steps - 1], S2=s2[steps - 1], after_warmup=steps > warmup_end(trace))
@@ -138,14 +142,19 @@ def _final(rows: pd.DataFrame) -> tuple[int, float]:
     return int(last["step"]), float(last["loss"])
 
 
-def _prediction(held: str, rows: pd.DataFrame, train: pd.DataFrame, trace: np.ndarray) -> dict[str, Any]:
-    """One backtest row: the law fitted on `train` predicts the final loss of run `held`."""
+def _fit_or_reason(train: pd.DataFrame) -> AnnealingFit | str:
+    try:
+        return fit_annealing(train)
+    except InputError as exc:
+        return str(exc)
+
+
+def _prediction(held: str, rows: pd.DataFrame, fitted: AnnealingFit | str, trace: np.ndarray) -> dict[str, Any]:
+    """One backtest row: the fitted law (or why there is none) predicts the final loss of run `held`."""
     step, observed = _final(rows)
     out: dict[str, Any] = {"run_id": held, "N": float(rows["N"].iloc[0]), "steps": step, "observed": observed}
-    try:
-        fitted = fit_annealing(train)
-    except InputError as exc:
-        return {**out, "predicted": np.nan, "rel_error": np.nan, "fitted_on": str(exc)}
+    if isinstance(fitted, str):
+        return {**out, "predicted": np.nan, "rel_error": np.nan, "fitted_on": fitted}
     predicted = fitted.predict_final(trace[:step])
     return {
         **out,
@@ -158,7 +167,7 @@ def _prediction(held: str, rows: pd.DataFrame, train: pd.DataFrame, trace: np.nd
 
 
 def early_prediction(
-    rows: pd.DataFrame, traces: dict[str, np.ndarray], fraction: float = 0.3, siblings: bool = True
+    rows: pd.DataFrame, traces: dict[str, np.ndarray], fraction: float = EARLY_FRACTION, siblings: bool = True
 ) -> pd.DataFrame:
     """For each model size (column N), its longest run's final loss predicted from the rows of its
     first `fraction` of steps, plus (siblings=True) the whole curves of the runs of that size no
@@ -174,7 +183,7 @@ def early_prediction(
         early = mine[mine["step"] <= fraction * steps[held]]
         done = steps[(steps <= fraction * steps[held]) & (steps.index != held)].index if siblings else []
         others = size[size["run_id"].isin(done)]
-        out.append(_prediction(held, mine, pd.concat([early, others]), traces[held]))
+        out.append(_prediction(held, mine, _fit_or_reason(pd.concat([early, others])), traces[held]))
     return pd.DataFrame(out)
 
 
@@ -183,9 +192,12 @@ def cross_schedule(rows: pd.DataFrame, traces: dict[str, np.ndarray], sources: s
     of the same size (e.g. cosine runs from WSD branches). `rows` comes from `areas_at`."""
     out = []
     for _, size in rows.groupby("N"):
-        train = size[size["run_id"].isin(sources)]
-        for held, mine in size[~size["run_id"].isin(sources)].groupby("run_id"):
-            out.append(_prediction(str(held), mine, train, traces[str(held)]))
+        targets = size[~size["run_id"].isin(sources)]
+        if targets.empty:
+            continue
+        fitted = _fit_or_reason(size[size["run_id"].isin(sources)])  # once per size
+        for held, mine in targets.groupby("run_id"):
+            out.append(_prediction(str(held), mine, fitted, traces[str(held)]))
     return pd.DataFrame(out)
 
 
@@ -194,7 +206,7 @@ SOURCE_SCHEDULES = ("wsd", "constant")
 
 
 def schedule_backtests(
-    curves: pd.DataFrame, traces: dict[str, np.ndarray], schedules: dict[str, str], fraction: float = 0.3
+    curves: pd.DataFrame, traces: dict[str, np.ndarray], schedules: dict[str, str], fraction: float = EARLY_FRACTION
 ) -> dict[str, pd.DataFrame]:
     """Fits per size ("fits") and both backtests of the runs that have a trace: "early" always,
     "cross" when some runs are WSD or constant-rate and others are not. `curves`: run_id, step,

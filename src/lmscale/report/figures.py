@@ -482,7 +482,6 @@ def position_loss(a: Analysis) -> FigureSpec:
     return FigureSpec("position_loss", "Per-token-position loss", caption, fig, pl.copy())
 
 
-#: Every figure in report order: key → builder(Analysis).
 def schedule_figure(a: Analysis) -> FigureSpec:
     """Final losses the annealing law predicted against those observed: each size's longest run from
     its first 30%, and (when the study has both) cosine runs from WSD or constant-rate runs."""
@@ -494,7 +493,12 @@ def schedule_figure(a: Analysis) -> FigureSpec:
     parts = {k: t for k, t in parts.items() if len(t)}
     if not parts:
         raise InputError("the schedule-aware law predicted no run (too few curve rows after warmup)")
-    labels = {"early": "longest run per size, from its first 30%", "cross": "cosine runs, from WSD/constant runs"}
+    from lmscale.fit.annealing import EARLY_FRACTION
+
+    labels = {
+        "early": f"longest run per size, from its first {EARLY_FRACTION:.0%}",
+        "cross": "cosine runs, from WSD/constant runs",
+    }
     col = _colors(a)
     fig, (ax,) = new_figure(1, width=5.6, height=4.4)
     for (key, t), marker in zip(parts.items(), ("o", "s"), strict=False):
@@ -520,6 +524,7 @@ def schedule_figure(a: Analysis) -> FigureSpec:
     return FigureSpec("schedule", "Loss under other schedules", caption, fig, data)
 
 
+#: Every figure in report order: key → builder(Analysis).
 BUILDERS: dict[str, Callable[..., FigureSpec]] = {
     "learning_curves": learning_curves,
     "single_laws": single_laws,

@@ -20,7 +20,7 @@ from typing import Any
 from lmscale.errors import InputError
 from lmscale.store import Store, default_store_path
 from lmscale.store.db import StoreWriteError
-from lmscale.sweep.expand import PlannedRun, expand
+from lmscale.sweep.expand import PlannedRun, branch_rank, expand
 from lmscale.sweep.progress import Progress
 from lmscale.sweep.record import failure_record, result_record
 from lmscale.sweep.spec import SweepSpec
@@ -319,7 +319,8 @@ def _drive(plan: _Plan, store: Store, exe: Any = None, **options: Any) -> SweepS
         if not todo:
             return summary
         if len(plan.sweeps) > 1:  # several sweeps: longest runs first, none left running alone at the end
-            todo.sort(key=lambda r: -r.flops_exact)
+            rank = branch_rank(todo)  # but a trunk's branches shortest first, so each reuses the last
+            todo.sort(key=lambda r: (rank[r.id], -r.flops_exact))
         return _execute(plan, store, exe, todo, summary, options)
 
 

@@ -254,32 +254,52 @@ def expand(spec: SweepSpec, source: str = "spec") -> list[PlannedRun]:
     unique: dict[str, PlannedRun] = {}
     for r in runs:
         unique.setdefault(r.id, r)
-    if not spec.branches:
-        return sorted(unique.values(), key=lambda r: (r.flops_exact, r.N, r.id))
-    own = own_steps(r.spec for r in unique.values())
-    planned = [dataclasses.replace(r, own_steps=own[r.id]) for r in unique.values()]
-    # Each trunk's branches in order of length, trunks interleaved: two workers then seldom run two
-    # branches of one trunk at once (the later one would retrain the trunk part the other is training).
-    rank = {r.id: sum(o.spec.trunk().id == r.spec.trunk().id and o.D < r.D for o in planned) for r in planned}
+    return _queue(list(unique.values()), spec.branches)
+
+
+def _queue(runs: list[PlannedRun], branches: bool) -> list[PlannedRun]:
+    """Small and cheap runs first; with branches, each trunk's in order of length, trunks
+    interleaved, and every run's own steps (a shared trunk counted once)."""
+    if not branches:
+        return sorted(runs, key=lambda r: (r.flops_exact, r.N, r.id))
+    own = own_steps(r.spec for r in runs)
+    planned = [dataclasses.replace(r, own_steps=own[r.id]) for r in runs]
+    rank = branch_rank(planned)
     return sorted(planned, key=lambda r: (rank[r.id], r.flops_exact, r.N, r.id))
+
+
+def branch_rank(runs: list[PlannedRun]) -> dict[str, int]:
+    """Each run's place among the branches of its trunk, shortest first (0 for a plain run). Queued
+    in this order, with trunks interleaved, each branch finds the state of the shorter one saved and
+    two workers seldom run branches of one trunk at once."""
+    trunk = {r.id: r.spec.trunk().id for r in runs if r.spec.trunk_tokens is not None}
+    lengths: dict[str, list[int]] = {}
+    for r in runs:
+        if r.id in trunk:
+            lengths.setdefault(trunk[r.id], []).append(r.D)
+    return {r.id: sum(d < r.D for d in lengths[trunk[r.id]]) if r.id in trunk else 0 for r in runs}
 
 
 def _as_branches(runs: list[PlannedRun], source: str) -> list[PlannedRun]:
     """Runs that differ only in their token budget become cooldown branches of one trunk as long as
-    the longest of them (`branches = true`, Hägele et al. 2024)."""
+    the longest of them (`branches = true`, Hägele et al. 2024), except runs too short to leave the
+    trunk's warmup before their decay."""
 
     def key(r: PlannedRun) -> str:
         same = {k: v for k, v in r.spec.identity().items() if k not in ("tokens", "tags")}
         return json.dumps(same, sort_keys=True)
 
+    keys = {r.id: key(r) for r in runs}
     longest: dict[str, int] = {}
     for r in runs:
-        longest[key(r)] = max(longest.get(key(r), 0), r.spec.tokens)
+        longest[keys[r.id]] = max(longest.get(keys[r.id], 0), r.spec.tokens)
     out = []
     for r in runs:
         try:
-            spec = r.spec.with_(trunk_tokens=longest[key(r)])
+            spec = r.spec.with_(trunk_tokens=longest[keys[r.id]])
         except InputError as exc:
             raise InputError(f"{source}: branches = true: {str(exc).removeprefix('run spec: ')}") from None
-        out.append(planned_run(spec, r.coords))
+        # A run so short that its decay would start inside the trunk's warmup trains alone (with its
+        # own warmup): as a branch it would never reach the peak rate.
+        out.append(planned_run(spec, r.coords) if spec.branch_step >= spec.warmup_steps else r)
     return out

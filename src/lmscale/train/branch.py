@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from lmscale.errors import InputError
-from lmscale.train.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from lmscale.train.schedule import log_spaced_steps
 from lmscale.train.spec import RunSpec
 
@@ -40,6 +39,8 @@ def latest_state(spec: RunSpec, run_dir: Path) -> dict[str, Any] | None:
     usable = [s for s in steps if s <= (spec.branch_step or 0)]
     if not usable:
         return None
+    from lmscale.train.checkpoint import load_checkpoint  # torch: planning a sweep must not need it
+
     path = folder / f"state-{max(usable)}.pt"
     state = load_checkpoint(path)
     trunk_id = spec.trunk().id
@@ -50,7 +51,10 @@ def latest_state(spec: RunSpec, run_dir: Path) -> dict[str, Any] | None:
 
 def save_state(spec: RunSpec, run_dir: Path, state: dict[str, Any]) -> None:
     """Save the trunk's state at the branch step (the first branch to get there writes it; the
-    write is atomic, so two branches writing at once leave one whole, identical file)."""
+    write is atomic, so two branches writing at once leave one whole file of the same training
+    state; only bookkeeping such as wall time differs between them)."""
+    from lmscale.train.checkpoint import atomic_write_json, save_checkpoint
+
     folder = trunk_dir(run_dir, spec)
     trunk = spec.trunk()
     path = folder / f"state-{state['step']}.pt"

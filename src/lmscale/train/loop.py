@@ -383,22 +383,36 @@ class _Trainer:
         }
 
     def _resume(self) -> None:
-        """Continue from this run's checkpoint; a new branch starts from its trunk's latest state."""
+        """Continue from this run's checkpoint or, for a branch, from its trunk's latest saved state
+        when that is further along (a new branch has only the latter)."""
         state = load_checkpoint(self.run_dir / CHECKPOINT_FILE)
-        if state is None and self.spec.trunk_tokens is not None:
-            state = branch.latest_state(self.spec, self.run_dir)
-            if state is not None:
-                self._load(state)
-                self.trunk_state_step = self.start_step
-            return
-        if state is None:
-            return
-        if state.get("version") != _CHECKPOINT_VERSION or state.get("run_id") != self.spec.id:
+        if state is not None and (
+            state.get("version") != _CHECKPOINT_VERSION or state.get("run_id") != self.spec.id
+        ):
             raise InputError(
                 f"checkpoint {self.run_dir / CHECKPOINT_FILE} is not a checkpoint of run {self.spec.id}"
             )
-        self._load(state)
-        self.trunk_state_step = int(state.get("trunk_state_step", 0))
+        trunk = self._trunk_state()
+        if trunk is not None and (state is None or int(trunk["step"]) > int(state["step"])):
+            self._load(trunk)
+            self.trunk_state_step = self.start_step
+            # the saved rows are the trunk's grid plus the branch points of shorter branches: keep
+            # this run's own grid, so its curve is the one training it alone would give
+            self.rows = [r for r in self.rows if r["step"] in self.eval_steps]
+            self.row_step = self.rows[-1]["step"] if self.rows else 0
+        elif state is not None:
+            self._load(state)
+            self.trunk_state_step = int(state.get("trunk_state_step", 0))
+
+    def _trunk_state(self) -> dict[str, Any] | None:
+        """The trunk's latest saved state for a branch; None for other runs and under torchrun
+        (every process must start from the same state, and a sibling may add one meanwhile)."""
+        if self.spec.trunk_tokens is None or self.world.size > 1:
+            return None
+        state = branch.latest_state(self.spec, self.run_dir)
+        if state is not None and state.get("version") != _CHECKPOINT_VERSION:
+            raise InputError(f"a saved trunk state of run {self.spec.id} is from another lmscale version; delete it")
+        return state
 
     def _load(self, state: dict[str, Any]) -> None:
         done = int(state["step"])

@@ -44,13 +44,13 @@ def wsd_lr(
     ceil(decay_fraction * total_steps) steps reaching `min_ratio * peak` at the last step. Any
     prefix of the stable phase is shared by runs of every longer budget, so one long stable run
     can be branched into several budgets (Hu et al. 2024, MiniCPM; lmscale.train.branch). A decay
-    that starts before warmup ends (a short branch of a long trunk) starts from the rate reached."""
+    that starts before warmup ends starts from the last rate warmup reached, and never rises."""
     start = decay_start(total_steps, decay_fraction)
     decay_steps = total_steps - start
     if step < start:
         return peak * warmup_factor(step, warmup_steps)
-    top = peak * warmup_factor(start, warmup_steps)  # = peak once warmup is over
-    floor = min_ratio * peak
+    top = peak * warmup_factor(max(start - 1, 0), warmup_steps)  # = peak once warmup is over
+    floor = min(min_ratio * peak, top)
     progress = 1.0 if decay_steps <= 1 else min(1.0, (step - start + 1) / decay_steps)
     return top + (floor - top) * progress
 
