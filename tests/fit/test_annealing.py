@@ -81,7 +81,7 @@ def test_bad_input_is_named() -> None:
 
 
 def test_backtests_predict_cosine_runs_only_when_both_kinds_are_there() -> None:
-    from lmscale.fit.annealing import schedule_backtests
+    from lmscale.fit.schedule_backtest import schedule_backtests
 
     rng = np.random.default_rng(1)
     runs = [spec("wsd", t, trunk_tokens=2_000_000) for t in (500_000, 1_000_000, 2_000_000)] + [spec("cosine", 1_500_000)]

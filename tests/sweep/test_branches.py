@@ -97,6 +97,10 @@ def test_branched_sweep_end_to_end(tmp_path: Path) -> None:
     assert len(out["fits"]) == 2 and len(out["early"]) == 2
     assert len(out["cross"]) == 6  # every cosine run predicted from the WSD branches of its size
     assert all(abs(r["rel_error"]) < 0.2 for r in out["cross"])
+    done = subprocess.run([*cli, "--study", "branched", "--study", "cos", "--law", "multipower", "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["law"] == "multipower" and len(out["cross"]) == 6 and {"B", "beta", "gamma"} <= set(out["fits"][0])
     report = [sys.executable, "-m", "lmscale", "report", "--study", "branched", "--store", str(tmp_path / "s.db")]
     done = subprocess.run([*report, "-o", str(tmp_path / "r.html"), "--bootstrap", "0", "--json"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -182,6 +182,7 @@ def test_preset_list_and_demo_size() -> None:
         "demo-gpu",
         "demo-quick",
         "isoflop-cpu",
+        "isoflop-cpu-branched",
         "kaplan-cpu",
         "lstm-vs-transformer",
         "shape",
@@ -204,6 +205,14 @@ def test_preset_list_and_demo_size() -> None:
     alone = [r for r in branched if r.spec.trunk_tokens is None]
     assert 0 < len(alone) < 20 and all(r.own_steps == r.steps for r in alone)
     assert all(r.spec.branch_step >= r.spec.warmup_steps for r in branched if r.spec.trunk_tokens)
+    # the IsoFLOP study branched: one trunk per size, every budget of that size a branch of it,
+    # nine budgets for under 60% of the FLOPs of the same grid without branches
+    iso = expand(load_preset("isoflop-cpu-branched"))
+    branches = [r for r in iso if r.spec.trunk_tokens is not None]
+    trunks = {r.spec.trunk_id for r in branches}
+    assert len(trunks) == len({r.N for r in branches}) and len(branches) > 3 * len(trunks)
+    assert len({r.coords["budget"] for r in iso}) == 9
+    assert sum(r.spent_6n for r in iso) < 0.6 * sum(r.flops_6n for r in iso)
     kaplan = expand(load_preset("kaplan-cpu"))
     assert max(r.N for r in kaplan) / min(r.N for r in kaplan) >= 1e3
 

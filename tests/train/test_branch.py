@@ -88,3 +88,44 @@ def test_plain_run_has_no_trunk() -> None:
     with pytest.raises(InputError, match="not a cooldown branch"):
         make().trunk()
     assert "trunk_tokens" not in make().identity()  # ids of existing runs do not change
+
+
+class _Killed(Exception):
+    """Stands in for a kill: raised from the event callback, it leaves the run folder as it is."""
+
+
+def _stop_after_eval(step: int):
+    def on_event(event: dict) -> None:
+        if event["type"] == "eval" and event["step"] >= step:
+            raise _Killed
+
+    return on_event
+
+
+@pytest.mark.parametrize("where", ["mid-decay", "before the branch point"])
+def test_branch_killed_then_resumed_equals_training_it_alone(tmp_path: Path, where: str) -> None:
+    data = synthetic_data()
+    short, long_ = branch(24_000, checkpoint_every=5), branch(48_000, checkpoint_every=5)
+    alone = run(long_, tmp_path / "alone" / long_.id, data=data)
+    study = tmp_path / "study"
+    if where == "mid-decay":
+        run(short, study / short.id, data=data)  # the long branch starts from the short one's state
+        stop = long_.branch_step + (long_.steps - long_.branch_step) // 2
+    else:
+        stop = short.branch_step // 2  # killed in its trunk part; a shorter branch saves a state later
+    with pytest.raises(_Killed):
+        run(long_, study / long_.id, on_event=_stop_after_eval(stop), data=data)
+    assert not (study / long_.id / "result.json").exists()
+    if where != "mid-decay":
+        run(short, study / short.id, data=data)  # now a trunk state newer than the checkpoint exists
+    events: list[dict] = []
+    resumed = run(long_, study / long_.id, on_event=events.append, data=data)
+    start = events[0]["start_step"]
+    if where == "mid-decay":
+        assert long_.branch_step < start < long_.steps  # from its own checkpoint inside its decay
+    else:
+        assert start == short.branch_step  # from the trunk state, the newer of the two
+    assert resumed.final["trunk_state_step"] == short.branch_step
+    same = [c for c in alone.curve.columns if c not in WALL_COLUMNS]
+    pd.testing.assert_frame_equal(resumed.curve[same], alone.curve[same], check_exact=True)
+    assert resumed.final["eval_loss"] == alone.final["eval_loss"]

@@ -1,10 +1,11 @@
-"""`lmscale fit-schedule`: the loss-curve law under learning-rate schedules (Tissue et al. 2024),
-fitted per model size to a study's curves and backtested two ways: a run's final loss from its
+"""`lmscale fit-schedule`: a loss-curve law under learning-rate schedules (the annealing law of
+Tissue et al. 2024, or the multi-power law of Luo et al. 2025), fitted per model size to a study's curves and backtested two ways: a run's final loss from its
 first part, and the final losses of one schedule (cosine) from runs of another (WSD, constant)."""
 
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,13 +19,22 @@ from lmscale.cli.app import app, print_json
 from lmscale.cli.options import JsonOpt, StoreOpt, output_option
 from lmscale.errors import InputError
 
+
+class Law(str, Enum):
+    annealing = "annealing"
+    multipower = "multipower"
+
+
+#: The fitted parameters each law's table shows.
+PARAMETERS = {"annealing": ("L0", "A", "alpha", "C"), "multipower": ("L0", "A", "alpha", "B", "C", "beta", "gamma")}
+
 ScheduleOutput = output_option("Write the fits and both backtests as JSON.")
 
 
-def schedule_report(studies: list[str], store: Path | None, fraction: float) -> dict[str, Any]:
+def schedule_report(studies: list[str], store: Path | None, fraction: float, law: str = "annealing") -> dict[str, Any]:
     """Per-size fits, the early-prediction backtest and (with two kinds of schedule) the cross-schedule
-    one, of the completed runs of the studies (lmscale.fit.annealing.schedule_backtests)."""
-    from lmscale.fit.annealing import error_summary, schedule_backtests
+    one, of the completed runs of the studies (lmscale.fit.schedule_backtest)."""
+    from lmscale.fit.schedule_backtest import error_summary, schedule_backtests
     from lmscale.store import Store, default_store_path
     from lmscale.train.schedule import run_traces
 
@@ -40,8 +50,8 @@ def schedule_report(studies: list[str], store: Path | None, fraction: float) -> 
     traces, schedules, _ = run_traces(runs)
     if not traces:
         raise InputError(f"--study {', '.join(studies)}: no run of lmscale's trainer (its schedule is needed)")
-    tables = schedule_backtests(curves, traces, schedules, fraction)
-    out: dict[str, Any] = {"studies": studies, **{k: t.to_dict(orient="records") for k, t in tables.items()}}
+    tables = schedule_backtests(curves, traces, schedules, fraction, law)
+    out: dict[str, Any] = {"studies": studies, "law": law, **{k: t.to_dict(orient="records") for k, t in tables.items()}}
     out["summary"] = {k: error_summary(tables[k]) for k in ("early", "cross") if k in tables}
     return out
 
@@ -53,24 +63,29 @@ def fit_schedule_command(
     fraction: Annotated[
         float, typer.Option("--early", min=0.01, max=0.99, help="Early prediction: the fraction of the steps seen.")
     ] = 0.3,
+    law: Annotated[
+        Law, typer.Option("--law", help="annealing (Tissue et al. 2024) or multipower (Luo et al. 2025).")
+    ] = Law.annealing,
     as_json: JsonOpt = False,
     output: ScheduleOutput = None,
 ) -> None:
-    """Fit L(s) = L0 + A·S1^-α − C·S2 (Tissue et al. 2024) per model size; predict each size's longest run
-    from its first steps and the runs no longer than that, and cosine runs from WSD or constant ones."""
+    """Fit a loss-curve law per model size: L(s) = L0 + A·S1^-α − C·S2 (annealing, Tissue et al. 2024) or
+    the multi-power law (Luo et al. 2025). Predict each size's longest run from its first steps and the runs
+    no longer than that, and cosine runs from WSD or constant ones."""
     from lmscale.jsonsafe import plain
 
-    out = schedule_report(study, store, fraction)
+    out = schedule_report(study, store, fraction, law.value)
     if output is not None:
         output.write_text(json.dumps(plain(out), indent=1))
     if as_json:
         print_json(out)
         return
     console = Console() if Console().is_terminal else Console(width=160)
-    fits = Table("N", "L0", "A", "alpha", "C", "rms rel.", "rows", box=None, title="Fits per size")
+    params = PARAMETERS[law.value]
+    fits = Table("N", *params, "rms rel.", "rows", box=None, title=f"Fits per size ({law.value} law)")
     for f in out["fits"]:
         failed = isinstance(f.get("error"), str)
-        cells = [f["error"], *[""] * 4] if failed else [f"{f[k]:.4g}" for k in ("L0", "A", "alpha", "C", "rms_rel")]
+        cells = [f["error"], *[""] * len(params)] if failed else [f"{f[k]:.4g}" for k in (*params, "rms_rel")]
         fits.add_row(f"{f['N']:.3g}", *cells, "" if failed else str(f["n_rows"]))
     console.print(fits)
     for key, title in (("early", f"Final loss from the first {fraction:.0%} of the steps"), ("cross", "Cosine runs from WSD/constant runs")):

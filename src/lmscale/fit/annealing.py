@@ -15,14 +15,15 @@ describe warmup; those rows are left out of fits).
 
 Pure analysis: the caller passes each run's per-step learning rates (for lmscale's own runs,
 `lmscale.train.schedule.lr_trace` rebuilds them from the run's spec). fit → fitted attributes →
-predict, as elsewhere in `fit/`. Estimation: for a fixed α the law is linear in (L0, A, C), solved
+predict, as elsewhere in `fit/`; the backtests on a store's curves are in
+`lmscale.fit.schedule_backtest`. Estimation: for a fixed α the law is linear in (L0, A, C), solved
 by non-negative least squares on relative residuals; α is the one-dimensional search outside
 (variable projection), so no starting point is needed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -36,8 +37,6 @@ DECAY = 0.999
 #: α is searched in this range (log-spaced grid, then a bounded refinement).
 ALPHA_RANGE = (0.02, 3.0)
 MIN_ROWS = 4
-#: Early prediction: the share of the longest run's steps that is seen.
-EARLY_FRACTION = 0.3
 
 
 def lr_areas(lr: np.ndarray, decay: float = DECAY) -> tuple[np.ndarray, np.ndarray]:
@@ -87,28 +86,41 @@ def areas_at(curves: pd.DataFrame, traces: dict[str, np.ndarray], decay: float =
 
 
 @dataclass
-class AnnealingFit:
-    """L0, A, alpha, C of one model's curves, and how well they fit (rms relative residual)."""
+class CurveFit:
+    """What the schedule-aware laws share: L0 + A·area^(−α), the loss of a constant rate, and how
+    well the law fits one model's curves (rms relative residual, over how many rows, of which
+    runs). Each law's fit adds the parameters of its decay term."""
 
     L0: float = np.nan
     A: float = np.nan
     alpha: float = np.nan
-    C: float = np.nan
     rms_rel: float = np.nan
     n_rows: int = 0
     runs: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class AnnealingFit(CurveFit):
+    """L0, A, alpha and the annealing term's C of one model's curves."""
+
+    C: float = np.nan
+
     def predict(self, s1: Any, s2: Any) -> np.ndarray:
         s1, s2 = np.asarray(s1, dtype=float), np.asarray(s2, dtype=float)
         return self.L0 + self.A * s1 ** (-self.alpha) - self.C * s2
+
+    def predict_rows(self, rows: pd.DataFrame) -> np.ndarray:
+        """The loss at rows that `areas_at` prepared."""
+        return self.predict(rows["S1"], rows["S2"])
 
     def predict_final(self, trace: np.ndarray, decay: float = DECAY) -> float:
         """The loss after the last step of a schedule (its per-step rates)."""
         s1, s2 = lr_areas(trace, decay)
         return float(self.predict(s1[-1], s2[-1]))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("L0", "A", "alpha", "C", "rms_rel", "n_rows", "runs")}
 
 
 def _solve(alpha: float, s1: np.ndarray, s2: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, float]:
@@ -134,108 +146,5 @@ def fit_annealing(rows: pd.DataFrame) -> AnnealingFit:
     alpha = float(best.x) if best.fun <= cost[k] else float(grid[k])
     (l0, a, c), ssr = _solve(alpha, s1, s2, loss)
     runs = list(dict.fromkeys(use["run_id"])) if "run_id" in use else []
-    return AnnealingFit(float(l0), float(a), alpha, float(c), float(np.sqrt(ssr / len(use))), len(use), runs)
-
-
-def _final(rows: pd.DataFrame) -> tuple[int, float]:
-    last = rows.loc[rows["step"].idxmax()]
-    return int(last["step"]), float(last["loss"])
-
-
-def _fit_or_reason(train: pd.DataFrame) -> AnnealingFit | str:
-    try:
-        return fit_annealing(train)
-    except InputError as exc:
-        return str(exc)
-
-
-def _prediction(held: str, rows: pd.DataFrame, fitted: AnnealingFit | str, trace: np.ndarray) -> dict[str, Any]:
-    """One backtest row: the fitted law (or why there is none) predicts the final loss of run `held`."""
-    step, observed = _final(rows)
-    out: dict[str, Any] = {"run_id": held, "N": float(rows["N"].iloc[0]), "steps": step, "observed": observed}
-    if isinstance(fitted, str):
-        return {**out, "predicted": np.nan, "rel_error": np.nan, "fitted_on": fitted}
-    predicted = fitted.predict_final(trace[:step])
-    return {
-        **out,
-        "predicted": predicted,
-        "rel_error": predicted / observed - 1.0,
-        "fitted_on": f"{len(fitted.runs)} run(s), {fitted.n_rows} rows",
-        "alpha": fitted.alpha,
-        "C": fitted.C,
-    }
-
-
-def early_prediction(
-    rows: pd.DataFrame, traces: dict[str, np.ndarray], fraction: float = EARLY_FRACTION, siblings: bool = True
-) -> pd.DataFrame:
-    """For each model size (column N), its longest run's final loss predicted from the rows of its
-    first `fraction` of steps, plus (siblings=True) the whole curves of the runs of that size no
-    longer than that: what a study knows when its largest run is that far along (for branches of
-    one trunk, exactly the branches that have finished by then). `rows` comes from `areas_at`."""
-    if not 0 < fraction < 1:
-        raise InputError(f"early prediction: the fraction of steps must be in (0, 1), got {fraction}")
-    out = []
-    for _, size in rows.groupby("N"):
-        steps = size.groupby("run_id")["step"].max()
-        held = str(steps.idxmax())
-        mine = size[size["run_id"] == held]
-        early = mine[mine["step"] <= fraction * steps[held]]
-        done = steps[(steps <= fraction * steps[held]) & (steps.index != held)].index if siblings else []
-        others = size[size["run_id"].isin(done)]
-        out.append(_prediction(held, mine, _fit_or_reason(pd.concat([early, others])), traces[held]))
-    return pd.DataFrame(out)
-
-
-def cross_schedule(rows: pd.DataFrame, traces: dict[str, np.ndarray], sources: set[str]) -> pd.DataFrame:
-    """The final loss of every run not in `sources` predicted by the law fitted on the `sources` runs
-    of the same size (e.g. cosine runs from WSD branches). `rows` comes from `areas_at`."""
-    out = []
-    for _, size in rows.groupby("N"):
-        targets = size[~size["run_id"].isin(sources)]
-        if targets.empty:
-            continue
-        fitted = _fit_or_reason(size[size["run_id"].isin(sources)])  # once per size
-        for held, mine in targets.groupby("run_id"):
-            out.append(_prediction(str(held), mine, fitted, traces[str(held)]))
-    return pd.DataFrame(out)
-
-
-#: Schedules whose runs the cross-schedule backtest fits (the others are predicted).
-SOURCE_SCHEDULES = ("wsd", "constant")
-
-
-def schedule_backtests(
-    curves: pd.DataFrame, traces: dict[str, np.ndarray], schedules: dict[str, str], fraction: float = EARLY_FRACTION
-) -> dict[str, pd.DataFrame]:
-    """Fits per size ("fits") and both backtests of the runs that have a trace: "early" always,
-    "cross" when some runs are WSD or constant-rate and others are not. `curves`: run_id, step,
-    loss, N."""
-    curves = curves[curves["run_id"].isin(traces) & np.isfinite(curves["loss"])]
-    if curves.empty:
-        raise InputError("annealing law: no learning curves of runs with a known schedule")
-    rows = areas_at(curves, traces)
-    fits = []
-    for n, size in rows.groupby("N"):
-        try:
-            fits.append({"N": float(n), **fit_annealing(size).to_dict()})
-        except InputError as exc:
-            fits.append({"N": float(n), "error": str(exc)})
-    out = {"fits": pd.DataFrame(fits), "early": early_prediction(rows, traces, fraction)}
-    ran = set(rows["run_id"])
-    sources = {r for r in ran if schedules.get(r) in SOURCE_SCHEDULES}
-    if sources and sources != ran:
-        out["cross"] = cross_schedule(rows, traces, sources)
-    return out
-
-
-def error_summary(table: pd.DataFrame) -> dict[str, float]:
-    """How many runs a backtest table holds and predicts, and the mean and worst |relative error|."""
-    err = table["rel_error"].abs().to_numpy(dtype=float) if len(table) else np.array([])
-    err = err[np.isfinite(err)]
-    return {
-        "runs": len(table),
-        "predicted": len(err),
-        "mean_abs_rel_error": float(err.mean()) if len(err) else np.nan,
-        "max_abs_rel_error": float(err.max()) if len(err) else np.nan,
-    }
+    rms = float(np.sqrt(ssr / len(use)))
+    return AnnealingFit(rms_rel=rms, n_rows=len(use), runs=runs, L0=float(l0), A=float(a), alpha=alpha, C=float(c))

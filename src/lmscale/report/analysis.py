@@ -61,7 +61,7 @@ class Analysis:
     horizon: dict[str, float] | None = None
     next_runs: Any = None  # lmscale.report.next_runs.NextRuns, when the summary proposed them
     skipped: dict[str, str] = field(default_factory=dict)
-    schedule: dict[str, pd.DataFrame] | None = None  # lmscale.fit.annealing.schedule_backtests
+    schedule: dict[str, pd.DataFrame] | None = None  # lmscale.fit.schedule_backtest.schedule_backtests
 
 
 def attempt(skipped: dict[str, str], name: str, fn: Callable[[], T]) -> T | None:
@@ -225,7 +225,7 @@ def analyse(
 
 def schedule_law(data: ReportInput) -> dict[str, pd.DataFrame]:
     """The annealing law's backtests (lmscale.fit.annealing), when the input carries each run's rates."""
-    from lmscale.fit.annealing import schedule_backtests
+    from lmscale.fit.schedule_backtest import schedule_backtests
 
     if not data.lr_traces or data.curves is None:
         raise InputError("the input carries no learning-rate schedules (a store study of lmscale's trainer does)")

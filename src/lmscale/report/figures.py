@@ -485,7 +485,7 @@ def position_loss(a: Analysis) -> FigureSpec:
 def schedule_figure(a: Analysis) -> FigureSpec:
     """Final losses the annealing law predicted against those observed: each size's longest run from
     its first 30%, and (when the study has both) cosine runs from WSD or constant-rate runs."""
-    from lmscale.fit.annealing import error_summary
+    from lmscale.fit.schedule_backtest import error_summary
 
     if a.schedule is None:
         raise InputError(a.skipped.get("schedule-aware law", "no schedule-aware fit"))
@@ -493,7 +493,7 @@ def schedule_figure(a: Analysis) -> FigureSpec:
     parts = {k: t for k, t in parts.items() if len(t)}
     if not parts:
         raise InputError("the schedule-aware law predicted no run (too few curve rows after warmup)")
-    from lmscale.fit.annealing import EARLY_FRACTION
+    from lmscale.fit.schedule_backtest import EARLY_FRACTION
 
     labels = {
         "early": f"longest run per size, from its first {EARLY_FRACTION:.0%}",

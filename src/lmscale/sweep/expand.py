@@ -272,7 +272,7 @@ def branch_rank(runs: list[PlannedRun]) -> dict[str, int]:
     """Each run's place among the branches of its trunk, shortest first (0 for a plain run). Queued
     in this order, with trunks interleaved, each branch finds the state of the shorter one saved and
     two workers seldom run branches of one trunk at once."""
-    trunk = {r.id: r.spec.trunk().id for r in runs if r.spec.trunk_tokens is not None}
+    trunk = {r.id: r.spec.trunk_id for r in runs if r.spec.trunk_tokens is not None}
     lengths: dict[str, list[int]] = {}
     for r in runs:
         if r.id in trunk:

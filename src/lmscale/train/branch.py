@@ -3,7 +3,7 @@
 A "wsd" run with `trunk_tokens` set is a branch. Every branch of one trunk trains the same steps
 (same warmup, counted in the trunk's steps; same data order; same seed) until its own decay
 starts at `spec.branch_step`. The first branch to reach a step saves the full training state there
-into the trunk's folder (a sibling of the run folders, named by `spec.trunk().id`); a later branch
+into the trunk's folder (a sibling of the run folders, named by `spec.trunk_id`); a later branch
 starts from the latest saved state at or before its own branch step instead of from scratch.
 Nothing is approximated: a branch ends exactly where training it alone would end.
 
@@ -28,7 +28,7 @@ _SNAPSHOT = re.compile(r"^state-(\d+)\.pt$")
 
 def trunk_dir(run_dir: Path, spec: RunSpec) -> Path:
     """The folder of the states shared by every branch of `spec`'s trunk (beside run_dir)."""
-    return Path(run_dir).parent / spec.trunk().id
+    return Path(run_dir).parent / str(spec.trunk_id)
 
 
 def latest_state(spec: RunSpec, run_dir: Path) -> dict[str, Any] | None:
@@ -43,9 +43,8 @@ def latest_state(spec: RunSpec, run_dir: Path) -> dict[str, Any] | None:
 
     path = folder / f"state-{max(usable)}.pt"
     state = load_checkpoint(path)
-    trunk_id = spec.trunk().id
-    if state is None or state.get("run_id") != trunk_id:
-        raise InputError(f"{path} is not a saved state of trunk {trunk_id}; delete it to retrain the trunk")
+    if state is None or state.get("run_id") != spec.trunk_id:
+        raise InputError(f"{path} is not a saved state of trunk {spec.trunk_id}; delete it to retrain the trunk")
     return state
 
 
@@ -92,7 +91,7 @@ def own_steps(specs: Iterable[RunSpec]) -> dict[str, int]:
         if spec.trunk_tokens is None:
             out[spec.id] = spec.steps
         else:
-            trunks[spec.trunk().id].append(spec)
+            trunks[str(spec.trunk_id)].append(spec)
     for branches in trunks.values():
         shared = 0
         for spec in sorted(branches, key=lambda s: (s.branch_step, s.steps, s.id)):
@@ -107,7 +106,7 @@ def lineage(spec: RunSpec, resumed_from: int) -> dict[str, Any]:
     if spec.trunk_tokens is None:
         return {}
     return {
-        "trunk_id": spec.trunk().id,
+        "trunk_id": spec.trunk_id,
         "trunk_tokens": spec.trunk_tokens,
         "branch_step": spec.branch_step,
         "branch_tokens": (spec.branch_step or 0) * spec.tokens_per_step,

@@ -8,6 +8,7 @@ numbers a run produces (see `OPERATIONAL_FIELDS` for those that do not).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -336,13 +337,19 @@ class RunSpec:
         steps = self.steps if self.trunk_tokens is None else math.ceil(self.trunk_tokens / self.tokens_per_step)
         return math.ceil(self.warmup * steps) if self.warmup > 0 else 0
 
-    @property
+    @functools.cached_property
     def branch_step(self) -> int | None:
         """For a cooldown branch (trunk_tokens set), the step its decay starts: the trunk's state
         there is where it branches off. None for any other run."""
         from lmscale.train.schedule import decay_start
 
         return None if self.trunk_tokens is None else decay_start(self.steps, self.decay_fraction)
+
+    @functools.cached_property
+    def trunk_id(self) -> str | None:
+        """The id of this branch's trunk (the folder of its shared states); None for other runs.
+        Cached: branch bookkeeping asks for it often, and the spec is frozen."""
+        return None if self.trunk_tokens is None else self.trunk().id
 
     def trunk(self) -> RunSpec:
         """The constant-rate run every branch of this trunk shares up to its branch step; its id
