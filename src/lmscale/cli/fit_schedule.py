@@ -5,7 +5,6 @@ first part, and the final losses of one schedule (cosine) from runs of another (
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,13 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from lmscale.cli.app import app, print_json
-from lmscale.cli.options import JsonOpt, StoreOpt, output_option
+from lmscale.cli.options import JsonOpt, StoreOpt, choice, output_option
 from lmscale.errors import InputError
 
-
-class Law(str, Enum):
-    annealing = "annealing"
-    multipower = "multipower"
+LawChoice = choice("LawChoice", ("annealing", "multipower"))
 
 
 #: The fitted parameters each law's table shows.
@@ -64,8 +60,8 @@ def fit_schedule_command(
         float, typer.Option("--early", min=0.01, max=0.99, help="Early prediction: the fraction of the steps seen.")
     ] = 0.3,
     law: Annotated[
-        Law, typer.Option("--law", help="annealing (Tissue et al. 2024) or multipower (Luo et al. 2025).")
-    ] = Law.annealing,
+        LawChoice, typer.Option("--law", help="annealing (Tissue et al. 2024) or multipower (Luo et al. 2025).")
+    ] = LawChoice("annealing"),
     as_json: JsonOpt = False,
     output: ScheduleOutput = None,
 ) -> None:

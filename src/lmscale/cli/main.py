@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "runs",
     "fit",
     "fit_schedule",
+    "compare",
     "predict",
     "plan",
     "report",

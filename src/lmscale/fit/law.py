@@ -244,6 +244,9 @@ class Law:
 
     def optimal_loss_of(self, theta: Array, budget: Array | float) -> Array:
         """The compute-optimal loss at C for each row of θ (S, *budget shape)."""
+        if self.x == "C":  # a law of compute alone (a frontier L(C)): its loss is already the optimum
+            c = np.asarray(budget, dtype=float)
+            return self.evaluate(theta, C=c.reshape(1) if c.ndim == 0 else c)
         n, d = self.optimal_of(theta, budget)
         return self.evaluate(theta, N=n, D=d)
 
@@ -252,8 +255,9 @@ class Law:
         pub = self.form.to_public(theta)
         return np.asarray(self.form.floor({name: pub[:, i] for i, name in enumerate(self.form.names)}), float)
 
-    def compute_for_loss_of(self, theta: Array, target: float) -> Array:
-        """Training FLOPs at which the compute-optimal loss reaches ``target``, per row of θ (S,).
+    def compute_for_loss_of(self, theta: Array, target: float | Array) -> Array:
+        """Training FLOPs at which the compute-optimal loss reaches ``target`` (one for all rows, or
+        one per row: (S,)), per row of θ (S,).
 
         The optimal loss falls monotonically with C, so bisection in log C brackets it; a row whose
         floor is at or above the target, or that needs more than 1e45 FLOPs, gets +inf.
