@@ -97,7 +97,13 @@ def test_cli_on_two_stored_studies(tmp_path: Path) -> None:
     out = json.loads(done.stdout)
     assert out["multiplier"]["value"] == pytest.approx(K, rel=0.02)
     assert out["a"] == "english" and len(out["table"]) == 12 and (tmp_path / "c.json").exists()
-    human = subprocess.run([*cli, "compare", "english", "code", "--store", str(store), "--bootstrap", "20"], capture_output=True, text=True)
+    page = tmp_path / "c.html"
+    human = subprocess.run(
+        [*cli, "compare", "english", "code", "--store", str(store), "--bootstrap", "20", "--html", str(page)],
+        capture_output=True, text=True,
+    )
     assert human.returncode == 0 and "k = C_B/C_A" in human.stdout
+    text = page.read_text()
+    assert "data:image/png;base64," in text and "http" not in text.replace("http-equiv", "")  # self-contained
     bad = subprocess.run([*cli, "compare", "english", "nothing", "--store", str(store)], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such study" in bad.stderr

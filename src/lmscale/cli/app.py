@@ -27,3 +27,18 @@ def _root() -> None:
 def print_json(obj: Any) -> None:
     """Print one JSON document on stdout (numpy-aware, NaN becomes null)."""
     sys.stdout.write(json.dumps(plain(obj), indent=2) + "\n")
+
+
+def write_json(obj: Any, path: Any) -> None:
+    """Write one JSON document to `path` (-o/--output), as print_json prints it."""
+    path.write_text(json.dumps(plain(obj), indent=2) + "\n")
+
+
+def json_out(obj: Any, output: Any, as_json: bool) -> bool:
+    """Write `obj` to `output` when given, and print it under --json; True when printed (the command
+    then shows no text)."""
+    if output is not None:
+        write_json(obj, output)
+    if as_json:
+        print_json(obj)
+    return as_json

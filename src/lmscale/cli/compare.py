@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lmscale.cli.app import app, print_json
+from lmscale.cli.app import app, json_out
 from lmscale.cli.options import JsonOpt, StoreOpt, choice, output_option
 from lmscale.errors import InputError
 
@@ -75,13 +75,14 @@ def _defaults(env_a: pd.DataFrame | None, env_b: pd.DataFrame | None, loss: floa
 
 
 def compare(a: str, b: str, store: Path | None, form: str, bootstrap: int, seed: int,
-            target_loss: float | None, compute: float | None) -> dict[str, Any]:
+            target_loss: float | None, compute: float | None) -> tuple[Any, tuple[pd.DataFrame | None, ...]]:
+    """The comparison of B against A, and the envelope points each frontier was fitted to."""
     from lmscale.plan.multiplier import compare_frontiers
 
     law_a, env_a = _frontier(a, store, form, bootstrap, seed)
     law_b, env_b = _frontier(b, store, form, bootstrap, seed + 1)  # independent resamples
     target, at, grid = _defaults(env_a, env_b, target_loss, compute)
-    return compare_frontiers(law_a, law_b, target, at, grid=grid).to_dict()
+    return compare_frontiers(law_a, law_b, target, at, grid=grid), (env_a, env_b)
 
 
 def _show(e: dict[str, Any], fmt: str) -> str:
@@ -101,16 +102,17 @@ def compare_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the resamples.")] = 0,
     as_json: JsonOpt = False,
     output: CompareOutput = None,
+    html: Annotated[Path | None, typer.Option("--html", metavar="PATH", help="Also write a self-contained HTML page with the figure.")] = None,
 ) -> None:
     """How much compute B needs to reach A's loss (k = C_B/C_A), B's loss gap at matched compute, and whether
     the two frontiers share their exponent; intervals from both studies' bootstraps."""
-    from lmscale.jsonsafe import plain
+    comparison, envelopes = compare(a, b, store, form.value, bootstrap, seed, target_loss, compute)
+    out = comparison.to_dict()
+    if html is not None:
+        from lmscale.report.comparison import comparison_html
 
-    out = compare(a, b, store, form.value, bootstrap, seed, target_loss, compute)
-    if output is not None:
-        output.write_text(json.dumps(plain(out), indent=1))
-    if as_json:
-        print_json(out)
+        html.write_text(comparison_html(comparison, envelopes))
+    if json_out(out, output, as_json):
         return
     console = Console() if Console().is_terminal else Console(width=140)
     shared = {True: "yes (interval holds 0)", False: "no: k changes with scale", None: "not tested (no draws)"}

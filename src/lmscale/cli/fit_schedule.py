@@ -4,7 +4,6 @@ first part, and the final losses of one schedule (cosine) from runs of another (
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lmscale.cli.app import app, print_json
+from lmscale.cli.app import app, json_out
 from lmscale.cli.options import JsonOpt, StoreOpt, choice, output_option
 from lmscale.errors import InputError
 
@@ -68,13 +67,8 @@ def fit_schedule_command(
     """Fit a loss-curve law per model size: L(s) = L0 + A·S1^-α − C·S2 (annealing, Tissue et al. 2024) or
     the multi-power law (Luo et al. 2025). Predict each size's longest run from its first steps and the runs
     no longer than that, and cosine runs from WSD or constant ones."""
-    from lmscale.jsonsafe import plain
-
     out = schedule_report(study, store, fraction, law.value)
-    if output is not None:
-        output.write_text(json.dumps(plain(out), indent=1))
-    if as_json:
-        print_json(out)
+    if json_out(out, output, as_json):
         return
     console = Console() if Console().is_terminal else Console(width=160)
     params = PARAMETERS[law.value]

@@ -99,20 +99,22 @@ def _multiplier_at(a: Law, b: Law, theta_a: np.ndarray, theta_b: np.ndarray, tar
 
 
 def _table(a: Law, b: Law, grid: np.ndarray, paired: Any, level: float) -> pd.DataFrame:
-    """Per compute on the grid: both losses, and k at the loss A reaches there (with its interval)."""
+    """Per compute on the grid: both losses, and k at the loss A reaches there, each with its interval."""
     rows = []
     for c in grid:
-        loss_a = float(a.predict(C=c))
+        loss_a, loss_b = float(a.predict(C=c)), float(b.predict(C=c))
         k = _multiplier_at(a, b, a.theta(), b.theta(), loss_a)[0]
-        draws = None
+        draws: dict[str, Any] = {"loss_a": None, "loss_b": None, "k": None}
         if paired is not None:
             ta, tb = paired
-            own = a.evaluate(ta, C=np.full((len(ta), 1), c))[:, 0]  # each draw of A at its own loss there
-            draws = _multiplier_at(a, b, ta, tb, own)
-        k_est = estimate(k, draws, level)
-        rows.append(
-            {"C": c, "loss_a": loss_a, "loss_b": float(b.predict(C=c)), "k": k_est.value, "k_low": k_est.low, "k_high": k_est.high}
-        )
+            at = np.full((len(ta), 1), c)
+            draws["loss_a"], draws["loss_b"] = a.evaluate(ta, C=at)[:, 0], b.evaluate(tb, C=at)[:, 0]
+            draws["k"] = _multiplier_at(a, b, ta, tb, draws["loss_a"])  # each draw of A at its own loss there
+        row: dict[str, Any] = {"C": float(c)}
+        for key, value in (("loss_a", loss_a), ("loss_b", loss_b), ("k", k)):
+            e = estimate(value, draws[key], level)
+            row.update({key: e.value, f"{key}_low": e.low, f"{key}_high": e.high})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,96 @@
+"""The page of `lmscale compare A B --html`: both L(C) frontiers with their envelope points and
+bands, the compute multiplier k against C, and the comparison's table, self-contained like the
+report (lmscale.report.html: inline CSS, the figure as a PNG, its data as a CSV data: URI)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+from html import escape
+from typing import Any
+
+import pandas as pd
+
+from lmscale.plan.multiplier import Comparison
+from lmscale.report.figures import FigureSpec, _loglog
+from lmscale.report.html import CSS, csv_uri, render_png
+from lmscale.report.style import new_figure
+
+COLORS = ("#1f77b4", "#d62728")  # A, B
+
+
+def _band(ax: Any, t: pd.DataFrame, key: str, color: str) -> None:
+    if t[f"{key}_low"].notna().all():
+        ax.fill_between(t["C"], t[f"{key}_low"], t[f"{key}_high"], color=color, alpha=0.18, lw=0)
+
+
+def comparison_figure(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None]) -> FigureSpec:
+    """Left: both frontiers (fitted line, 95% band, the envelope points each was fitted to). Right: k at
+    the loss A reaches at each compute, with its band; a flat k is a multiplier that carries across scale."""
+    t = c.table
+    fig, (left, right) = new_figure(2, width=5.4, height=4.2)
+    for name, key, env, color in ((c.a, "loss_a", envelopes[0], COLORS[0]), (c.b, "loss_b", envelopes[1], COLORS[1])):
+        if env is not None and {"C", "loss"} <= set(env):
+            used = env[env["used"].astype(bool)] if "used" in env else env
+            left.scatter(used["C"], used["loss"], s=9, color=color, alpha=0.6, lw=0)
+        left.plot(t["C"], t[key], color=color, lw=1.8, label=name)
+        _band(left, t, key, color)
+    _loglog(left, "compute C (FLOPs)")
+    left.legend(fontsize=8)
+    left.set_title("L(C) frontiers", fontsize=10)
+    right.plot(t["C"], t["k"], color="k", lw=1.8)
+    _band(right, t, "k", "k")
+    right.axhline(1.0, color="#888", lw=0.8, ls="--")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("compute C of A (FLOPs)")
+    right.set_ylabel("k = C_B / C_A at A's loss")
+    right.set_title(f"compute multiplier of {c.b} against {c.a}", fontsize=10)
+    m = c.multiplier
+    interval = f" (95% interval {m.low:.3g}–{m.high:.3g})" if m.has_interval else ""
+    caption = (
+        f"k = {m.value:.3g}{interval} at loss {c.target_loss:.4g}: {c.b} needs {m.value:.3g}× the compute of {c.a} "
+        f"to reach it. Bands: 95% percentile intervals over {c.draws} paired bootstrap draws."
+    )
+    return FigureSpec("comparison", "Compute multiplier", caption, fig, t)
+
+
+def _row(label: str, e: Any, fmt: str) -> str:
+    interval = "" if not e.has_interval else f"{e.low:{fmt}} – {e.high:{fmt}}"
+    return f'<tr><td class="l">{escape(label)}</td><td>{e.value:{fmt}}</td><td>{interval}</td></tr>'
+
+
+def comparison_html(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None]) -> str:
+    """The whole page."""
+    fig = render_png(comparison_figure(c, envelopes))
+    shared = {True: "may be shared: the gap's interval holds 0, so k is about the same at every loss",
+              False: "differ: k changes with scale, and a multiplier measured here does not carry to larger compute",
+              None: "not tested (no bootstrap draws)"}[c.shared_exponent]
+    rows = [
+        _row(f"k = C_B/C_A at loss {c.target_loss:.4g}", c.multiplier, ".3g"),
+        _row(f"loss gap L_B − L_A at {c.compute:.3g} FLOPs", c.loss_gap, "+.4f"),
+        _row(f"exponent of {c.a}", c.exponent_a, ".4f"),
+        _row(f"exponent of {c.b}", c.exponent_b, ".4f"),
+        _row("exponent gap (A − B)", c.exponent_gap, "+.4f"),
+    ]
+    b64 = base64.b64encode(fig.png).decode("ascii")
+    title = f"{c.b} against {c.a}"
+    return "".join(
+        [
+            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
+            f"<header><h1>{escape(title)}</h1><p class=\"meta\">generated "
+            f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by lmscale compare</p></header>",
+            '<section class="summary"><h2>Summary</h2>',
+            f"<p>{escape(fig.spec.caption)} The exponents {escape(shared)}.</p>",
+            "<table><tr><th class=\"l\">quantity</th><th>value</th><th>95% interval</th></tr>",
+            *rows,
+            "</table></section>",
+            f'<section id="comparison"><h2>{escape(fig.spec.title)}</h2><figure>',
+            f'<img src="data:image/png;base64,{b64}" width="{fig.width}" height="{fig.height}" alt="{escape(fig.spec.title)}">',
+            f'<figcaption>{escape(fig.spec.caption)}<a class="csv" download="comparison.csv" '
+            f'href="{csv_uri(fig.spec.data)}">data (CSV)</a></figcaption></figure></section>',
+            "</body></html>",
+        ]
+    )
+
