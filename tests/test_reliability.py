@@ -345,12 +345,10 @@ class _Failing:
 
     devices: list[str] = []
 
-    def run(
-        self, runs: list[Any], run_dir: Any, on_start: Any, on_event: Any, on_finish: Any, tick: Any
-    ) -> None:
+    def run(self, runs: list[Any], hooks: Any) -> None:
         for run in runs:
-            on_start(run)
-            on_finish(run, "error", "x" * 200_000, time.time())
+            hooks.on_start(run)
+            hooks.on_finish(run, "error", "x" * 200_000, time.time())
 
 
 def test_a_full_disk_stops_the_sweep_with_one_line_and_a_consistent_store(

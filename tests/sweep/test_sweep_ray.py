@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_helpers import six_spec
 
-from conftest import six_spec
 from lmscale.errors import InputError
 from lmscale.store import Store
 from lmscale.sweep.ray_executor import check_resources

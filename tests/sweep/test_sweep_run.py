@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_helpers import six_spec
 
-from conftest import six_spec
 from lmscale.model.accounting import account
 from lmscale.store import Store
 from lmscale.sweep.driver import run_sweep

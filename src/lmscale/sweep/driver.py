@@ -21,6 +21,7 @@ from lmscale.errors import InputError
 from lmscale.store import Store, default_store_path
 from lmscale.store.db import StoreWriteError
 from lmscale.sweep.expand import PlannedRun, branch_rank, expand
+from lmscale.sweep.hooks import RunHooks
 from lmscale.sweep.progress import Progress
 from lmscale.sweep.record import failure_record, result_record
 from lmscale.sweep.spec import SweepSpec
@@ -176,37 +177,15 @@ def run_sweep(
     spec: SweepSpec,
     store: Store | str | os.PathLike[str] | None,
     study: str | None = None,
-    executor: str = "local",
-    workers: int | None = None,
-    threads: int | None = None,
-    retry_failed: bool = False,
-    address: str | None = None,
-    max_retries: int = 2,
-    runner: str = DEFAULT_RUNNER,
-    live: bool | None = None,
     source: str = "spec",
-    max_memory: int | None = None,
+    **options: Any,
 ) -> SweepSummary:
-    """Run every run of `spec` not yet in `store` (study defaults to the spec's name).
-
-    workers: concurrent runs (default one per core, or per GPU); threads: CPU threads per run
-    (default 1). Threads change float summation order, so a run resumed with other threads
-    matches an uninterrupted one to ~1e-6, not to the bit."""
+    """Run every run of `spec` not yet in `store` (study defaults to the spec's name); `options` are
+    those of `run_sweeps`: executor, workers, threads, retry_failed, address, max_retries, runner,
+    live, max_memory."""
     if study is not None and not study.strip():
         raise InputError("--study: a study needs a name (got an empty one)")
-    return run_sweeps(
-        [(spec, study or spec.name, source)],
-        store,
-        executor=executor,
-        workers=workers,
-        threads=threads,
-        retry_failed=retry_failed,
-        address=address,
-        max_retries=max_retries,
-        runner=runner,
-        live=live,
-        max_memory=max_memory,
-    )
+    return run_sweeps([(spec, study or spec.name, source)], store, **options)
 
 
 @dataclass
@@ -252,7 +231,11 @@ def run_sweeps(
 
     `store`: an open Store, or a path (None: the default store) that is opened, and created if
     needed, only once every input has been checked: specs, memory, corpora and the executor. In
-    both cases nothing is written to the store before that."""
+    both cases nothing is written to the store before that.
+
+    workers: concurrent runs (default one per core, or per GPU); threads: CPU threads per run
+    (default 1). Threads change float summation order, so a run resumed with other threads
+    matches an uninterrupted one to ~1e-6, not to the bit."""
     plan = _expand_all(sweeps)
     options = dict(
         executor=executor, workers=workers, threads=threads, retry_failed=retry_failed, address=address,
@@ -373,7 +356,7 @@ def _execute(
 
     try:
         with progress:
-            exe.run(todo, store.run_dir, on_start, progress.event, on_finish, progress.refresh)
+            exe.run(todo, RunHooks(store.run_dir, on_start, progress.event, on_finish, progress.refresh))
     except KeyboardInterrupt:
         store.mark(list(in_flight), "interrupted", "stopped by Ctrl-C; a rerun resumes from the checkpoint")
         summary.interrupted = len(in_flight)

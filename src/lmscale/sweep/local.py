@@ -1,7 +1,7 @@
 """Local executor: a pool of spawned worker processes, one run per process at a time.
 
 The driver (this process) hands out runs, GPUs (one per worker) and CPU threads, receives
-results over pipes and calls `on_finish` for each one at once (the caller commits it to the
+results over pipes and calls `hooks.on_finish` for each one at once (the caller commits it to the
 store). Workers are long-lived so the torch import (seconds) is paid once per worker, not per
 run. A worker that dies (OOM, kill -9) fails only its current run and is replaced.
 """
@@ -13,13 +13,12 @@ import multiprocessing as mp
 import os
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import Any
 
 from lmscale.sweep.expand import PlannedRun
+from lmscale.sweep.hooks import RunHooks
 from lmscale.sweep.worker import DEFAULT_RUNNER, worker_main
 
 
@@ -90,16 +89,8 @@ class LocalExecutor:
         child.close()
         return _Worker(proc, parent, device)
 
-    def run(
-        self,
-        runs: list[PlannedRun],
-        run_dir: Callable[[str], Path],
-        on_start: Callable[[PlannedRun], None],
-        on_event: Callable[[str, dict[str, Any]], None],
-        on_finish: Callable[[PlannedRun, str, Any, float], None],
-        tick: Callable[[], None] = lambda: None,
-    ) -> None:
-        """on_finish(run, kind, payload, started): kind "done" (payload RunResult) or "error" (str)."""
+    def run(self, runs: list[PlannedRun], hooks: RunHooks) -> None:
+        """Train `runs` on the worker processes, calling `hooks` as they go."""
         workers, threads = plan_resources(
             len(runs), self.requested, len(self.devices), self.cores, self.requested_threads
         )
@@ -113,38 +104,33 @@ class LocalExecutor:
                     if w.run is None and pending:
                         run = pending.popleft()
                         spec = run.spec.with_(threads=threads, device=w.device or run.spec.device)
-                        on_start(run)
+                        hooks.on_start(run)
                         w.run, w.started = run, time.time()
-                        w.conn.send(("run", spec.to_dict(), str(run_dir(run.id)), self.runner))
+                        w.conn.send(("run", spec.to_dict(), str(hooks.run_dir(run.id)), self.runner))
                 busy = [w for w in self._workers if w.run is not None]
                 ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.25)
                 for w in busy:
                     if w.conn in ready or w.proc.sentinel in ready:
-                        self._drain(w, on_event, on_finish)
-                tick()
+                        self._drain(w, hooks)
+                hooks.tick()
         finally:
             self.shutdown()
 
-    def _drain(
-        self,
-        w: _Worker,
-        on_event: Callable[[str, dict[str, Any]], None],
-        on_finish: Callable[[PlannedRun, str, Any, float], None],
-    ) -> None:
+    def _drain(self, w: _Worker, hooks: RunHooks) -> None:
         try:
             while w.run is not None and w.conn.poll():
                 msg = w.conn.recv()
                 if msg[0] == "event":
-                    on_event(msg[1], msg[2])
+                    hooks.on_event(msg[1], msg[2])
                 elif msg[0] in ("done", "error"):
                     run, w.run = w.run, None
-                    on_finish(run, msg[0], msg[2], w.started)
+                    hooks.on_finish(run, msg[0], msg[2], w.started)
         except (EOFError, OSError):
             pass
         if w.run is not None and not w.proc.is_alive():
             w.proc.join()
             run, w.run = w.run, None
-            on_finish(run, "error", f"worker process died (exit code {w.proc.exitcode})", w.started)
+            hooks.on_finish(run, "error", f"worker process died (exit code {w.proc.exitcode})", w.started)
             fresh = self._spawn(w.device, self.threads)
             w.proc, w.conn = fresh.proc, fresh.conn
 

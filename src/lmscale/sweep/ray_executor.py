@@ -15,12 +15,11 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from lmscale.errors import InputError
 from lmscale.sweep.expand import PlannedRun
+from lmscale.sweep.hooks import RunHooks
 from lmscale.sweep.worker import DEFAULT_RUNNER, load_runner
 
 _FORWARD_ENV = ("LMSCALE_HOME", "OMP_NUM_THREADS")
@@ -101,15 +100,7 @@ class RayExecutor:
                 ) from None
         return ray
 
-    def run(
-        self,
-        runs: list[PlannedRun],
-        run_dir: Callable[[str], Path],
-        on_start: Callable[[PlannedRun], None],
-        on_event: Callable[[str, dict[str, Any]], None],
-        on_finish: Callable[[PlannedRun, str, Any, float], None],
-        tick: Callable[[], None] = lambda: None,
-    ) -> None:
+    def run(self, runs: list[PlannedRun], hooks: RunHooks) -> None:
         ray = self.connect()
         # GPUs per run: one for a built-in run on cuda, the spec's `gpus` for a command (torchrun);
         # Ray gives the task that many and sets CUDA_VISIBLE_DEVICES to them.
@@ -126,9 +117,9 @@ class RayExecutor:
                     run = pending.popleft()
                     gpus = run.spec.gpu_count
                     spec = run.spec.with_(threads=self.threads, device="cuda" if gpus else run.spec.device)
-                    on_start(run)
+                    hooks.on_start(run)
                     task = remote.options(num_cpus=self.threads, num_gpus=gpus, max_retries=self.max_retries)
-                    ref = task.remote(spec.to_dict(), str(run_dir(run.id)), self.runner, env)
+                    ref = task.remote(spec.to_dict(), str(hooks.run_dir(run.id)), self.runner, env)
                     in_flight[ref] = (run, time.time())
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
                 for ref in ready:
@@ -137,8 +128,8 @@ class RayExecutor:
                         kind, payload = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - worker/node died beyond max_retries
                         kind, payload = "error", " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
-                    on_finish(run, kind, payload, started)
-                tick()
+                    hooks.on_finish(run, kind, payload, started)
+                hooks.tick()
         finally:
             for ref in in_flight:
                 ray.cancel(ref, force=True)
