@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from lmscale.plan.multiplier import Comparison
-from lmscale.report.figures import FigureSpec, _loglog
+from lmscale.report.figures import FigureSpec, loglog_axes
 from lmscale.report.html import CSS, csv_uri, render_png
 from lmscale.report.style import new_figure
 
@@ -35,7 +35,7 @@ def comparison_figure(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.Da
             left.scatter(used["C"], used["loss"], s=9, color=color, alpha=0.6, lw=0)
         left.plot(t["C"], t[key], color=color, lw=1.8, label=name)
         _band(left, t, key, color)
-    _loglog(left, "compute C (FLOPs)")
+    loglog_axes(left, "compute C (FLOPs)")
     left.legend(fontsize=8)
     left.set_title("L(C) frontiers", fontsize=10)
     right.plot(t["C"], t["k"], color="k", lw=1.8)

@@ -39,7 +39,7 @@ def _colors(a: Analysis) -> SizeColors:
     return SizeColors.for_values(n)
 
 
-def _loglog(ax, xlabel: str, ylabel: str = "loss (nats/token)") -> None:
+def loglog_axes(ax, xlabel: str, ylabel: str = "loss (nats/token)") -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
@@ -68,8 +68,8 @@ def learning_curves(a: Analysis) -> FigureSpec:
         c = col(g["N"].iloc[0])
         ax_t.plot(g["tokens"], g["loss"], color=c, lw=1.2)
         ax_c.plot(g["C"], g["loss"], color=c, lw=1.2)
-    _loglog(ax_t, "tokens seen D")
-    _loglog(ax_c, "training compute C (FLOPs)")
+    loglog_axes(ax_t, "tokens seen D")
+    loglog_axes(ax_c, "training compute C (FLOPs)")
     caption = "Eval loss along each run, coloured by model size N (Kaplan et al. 2020, Figs. 2 and 4)."
     data = cur[["run", "N", "tokens", "C", "loss"]].copy()
     fr = a.frontier
@@ -152,7 +152,7 @@ def single_laws(a: Analysis, overlays: tuple[str, ...] = ()) -> FigureSpec:
             y = _published_single(name, x, grid)
             if y is not None:
                 ax.plot(grid, y, ":", color=PUBLISHED_COLORS.get(name, "#555"), lw=1.5, label=name)
-        _loglog(ax, names[x])
+        loglog_axes(ax, names[x])
         ax.set_title(f"L({x})", fontsize=10)
         ax.legend(fontsize=7)
     col.colorbar(fig, list(axes))
@@ -187,7 +187,7 @@ def lnd_surface(a: Analysis) -> FigureSpec:
         y = res.predict(N=n, D=d_grid)
         ax.plot(d_grid, y, color=col(n), lw=1.3)
         rows.append(pd.DataFrame({"N": n, "D": d_grid, "loss_fit": y}))
-    _loglog(ax, "tokens D")
+    loglog_axes(ax, "tokens D")
     col.colorbar(fig, ax)
     p = res.params
     caption = (
@@ -284,8 +284,8 @@ def optimal_allocation(a: Analysis) -> FigureSpec:
     for ax in (ax_n, ax_d):
         ax.axvline(a.target_flops, color="k", ls=":", lw=1)
         ax.axvspan(runs["C"].max(), grid.max(), color="#eee", zorder=0)
-    _loglog(ax_n, "training compute C (FLOPs)", "N_opt (parameters)")
-    _loglog(ax_d, "training compute C (FLOPs)", "D_opt (tokens)")
+    loglog_axes(ax_n, "training compute C (FLOPs)", "N_opt (parameters)")
+    loglog_axes(ax_d, "training compute C (FLOPs)", "D_opt (tokens)")
     ax_n.legend(fontsize=7)
     caption = (
         "Compute-optimal model size and data against compute, with 95% bootstrap confidence bands, extrapolated "
@@ -380,7 +380,7 @@ def critical_batch(a: Analysis) -> FigureSpec:
         )
     except InputError as exc:
         caption += f" No fit: {exc}."
-    _loglog(ax, "loss", "B_crit (tokens)")
+    loglog_axes(ax, "loss", "B_crit (tokens)")
     ax.legend(fontsize=8)
     return FigureSpec("critical_batch", "Critical batch size", caption, fig, bs.table.copy())
 
@@ -448,7 +448,7 @@ def transfer(a: Analysis) -> FigureSpec:
         ax.plot(primary, wide[c], markers[i % len(markers)], label=str(c))
     lo, hi = float(primary.min()), float(primary.max())
     ax.plot([lo, hi], [lo, hi], "k:", lw=0.8, label="same loss")
-    _loglog(ax, "loss on the training distribution", "loss on other distribution")
+    loglog_axes(ax, "loss on the training distribution", "loss on other distribution")
     ax.legend(fontsize=8)
     caption = (
         "Transfer: loss on other distributions against in-distribution loss, one point per run. Kaplan et al. "
@@ -473,7 +473,7 @@ def position_loss(a: Analysis) -> FigureSpec:
     for run, g in pl.groupby("run"):
         g = g.sort_values("position")
         ax.plot(g["position"] + 1, g["loss"], color=col(runs.loc[run, "N"]), lw=1)
-    _loglog(ax, "token position in context (1-based)")
+    loglog_axes(ax, "token position in context (1-based)")
     col.colorbar(fig, ax)
     caption = (
         f"Loss per token position on eval set {first!r}, one line per run (Kaplan et al. 2020, Fig. 20): "
