@@ -27,30 +27,18 @@ def _frontier(source: str, store: Path | None, form: str, bootstrap: int, seed: 
     """A saved L(C) fit (a .json file from `lmscale fit --form frontier -o`), or the frontier fitted to
     a stored study's learning curves; with the envelope points it used, when known."""
     from lmscale.fit.frontier import fit_frontier
-    from lmscale.fit.law import Law
+    from lmscale.fit.registry import load_law
 
     path = Path(source)
     if path.suffix == ".json":
-        if not path.is_file():
-            raise InputError(f"{source}: no such fit file")
-        try:
-            saved = json.loads(path.read_text())
-            law = Law.from_dict(saved)
-        except (json.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
-            raise InputError(f"{source}: not a saved fit ({exc})") from None
-        envelope = pd.DataFrame(saved["envelope"]) if saved.get("envelope") else None
-        return law if law.name else _named(law, path.stem), envelope
+        law = load_law(path)  # checks the file; names the law after it when the fit has no name
+        envelope = json.loads(path.read_text()).get("envelope")  # a frontier fit saves the points it used
+        return law, pd.DataFrame(envelope) if envelope else None
     from lmscale.cli.fit import load_study_tables
 
     _, curves, conventions = load_study_tables(source, store, None, None)
     fitted = fit_frontier(curves, form=form, bootstrap=bootstrap, seed=seed, conventions=conventions, name=source)
     return fitted, fitted.envelope
-
-
-def _named(law: Any, name: str) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(law, name=name)
 
 
 def _used(envelope: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -34,14 +34,18 @@ BOUNDS = {"alpha": (0.02, 3.0), "beta": (0.05, 5.0), "gamma": (0.01, 2.0), "C": 
 _GRID = {"alpha": (0.1, 0.4, 1.0), "beta": (0.2, 0.6, 2.0), "gamma": (0.1, 0.5), "C": (0.01, 1.0, 100.0)}
 
 
-def _row_terms(post: np.ndarray, t_post: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The drops η_{k−1} − η_k, rates η_k and areas S_k(t) of the first `t_post` post-warmup steps
-    (only the steps whose rate changed: the others add nothing to LD)."""
-    p = post[:t_post]
-    drops = -np.diff(p, prepend=p[0])
-    keep = np.flatnonzero(drops)
-    area = np.concatenate([[0.0], np.cumsum(p)])
-    return drops[keep], p[keep], area[t_post] - area[keep]
+def _run_terms(post: np.ndarray, ends: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """For each row that ends after `t` post-warmup steps (t in `ends`; None where t < 1): the drops
+    η_{k−1} − η_k, rates η_k and areas S_k(t) of its steps whose rate changed (the others add nothing
+    to LD). The drops and the running area are computed once for the run; each row takes a prefix."""
+    drops = -np.diff(post, prepend=post[0])
+    area = np.concatenate([[0.0], np.cumsum(post)])
+    changed = np.flatnonzero(drops)
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+    for t in ends:
+        keep = changed[changed < t]
+        out.append((drops[keep], post[keep], area[t] - area[keep]) if t >= 1 else None)
+    return out
 
 
 def decay_terms(curves: pd.DataFrame, traces: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -58,7 +62,7 @@ def decay_terms(curves: pd.DataFrame, traces: dict[str, np.ndarray]) -> pd.DataF
             raise InputError(f"multi-power law: run {run_id} has a curve row at step outside 1..{len(lr)}")
         start = warmup_end(lr) - 1  # the first step at the peak rate: η_0 = η_1 = the peak
         total = np.cumsum(lr)
-        terms = [_row_terms(lr[start:], s - start) if s > start else None for s in steps]
+        terms = _run_terms(lr[start:], steps - start)
         parts.append(rows.assign(S_all=total[steps - 1], after_warmup=steps > start + 1, terms=terms))
     return pd.concat(parts, ignore_index=True)
 

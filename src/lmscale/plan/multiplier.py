@@ -134,8 +134,10 @@ def compare_frontiers(
         raise InputError(f"compare: the target loss must be a positive number, got {target_loss}")
     if not (math.isfinite(compute) and compute > 0):
         raise InputError(f"compare: the compute must be a positive number of FLOPs, got {compute}")
-    paired = _paired(a, b)
     k = _multiplier_at(a, b, a.theta(), b.theta(), target_loss)[0]
+    if not math.isfinite(k):
+        raise InputError(f"compare: {a.label} or {b.label} never reaches the target loss {target_loss:.4g}")
+    paired = _paired(a, b)
     gap = float(b.predict(C=compute) - a.predict(C=compute))
     i_a, i_b = (a.form.names.index(names[0]), b.form.names.index(names[1]))
     k_draws = gap_draws = alpha_a = alpha_b = None
@@ -145,8 +147,6 @@ def compare_frontiers(
         at = np.full((len(ta), 1), compute)
         gap_draws = b.evaluate(tb, C=at)[:, 0] - a.evaluate(ta, C=at)[:, 0]
         alpha_a, alpha_b = ta[:, i_a], tb[:, i_b]  # exponents are not log-parametrised
-    if not math.isfinite(k):
-        raise InputError(f"compare: {a.label} or {b.label} never reaches the target loss {target_loss:.4g}")
     point_a, point_b = a.params[names[0]], b.params[names[1]]
     gap_exp = None if alpha_a is None else alpha_a - alpha_b
     return Comparison(
