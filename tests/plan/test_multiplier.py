@@ -45,6 +45,7 @@ def test_exact_multiplier_is_recovered_at_every_loss() -> None:
     want = float(a.predict(C=1e20 / K) - a.predict(C=1e20))
     assert out.loss_gap.value == pytest.approx(want, rel=1e-3)
     assert out.shared_exponent is None and out.draws == 0  # no draws: nothing tested
+    assert out.multiplier_decades is None
 
 
 def test_noisy_multiplier_interval_holds_the_truth_and_exponents_test_shared() -> None:
@@ -54,6 +55,8 @@ def test_noisy_multiplier_interval_holds_the_truth_and_exponents_test_shared() -
     assert out.multiplier.low <= K <= out.multiplier.high
     assert out.multiplier.value == pytest.approx(K, rel=0.3)
     assert out.shared_exponent is True and out.draws == 200
+    assert out.multiplier_decades == pytest.approx(np.log10(out.multiplier.high / out.multiplier.low))
+    assert out.multiplier_decades < 1  # pinned within a decade: a number to act on
     d = out.to_dict()
     json.dumps(d, allow_nan=False)
     assert d["multiplier"]["interval"] == [out.multiplier.low, out.multiplier.high]
@@ -102,7 +105,7 @@ def test_cli_on_two_stored_studies(tmp_path: Path) -> None:
         [*cli, "compare", "english", "code", "--store", str(store), "--bootstrap", "20", "--html", str(page)],
         capture_output=True, text=True,
     )
-    assert human.returncode == 0 and "k = C_B/C_A" in human.stdout
+    assert human.returncode == 0 and "k = C_B/C_A" in human.stdout and "k pinned down?" in human.stdout
     text = page.read_text()
     assert "data:image/png;base64," in text and "http" not in text.replace("http-equiv", "")  # self-contained
     bad = subprocess.run([*cli, "compare", "english", "nothing", "--store", str(store)], capture_output=True, text=True)

@@ -94,11 +94,11 @@ def compare_command(
 ) -> None:
     """How much compute B needs to reach A's loss (k = C_B/C_A), B's loss gap at matched compute, and whether
     the two frontiers share their exponent; intervals from both studies' bootstraps."""
+    from lmscale.report.comparison import comparison_html, spread_words
+
     comparison, envelopes = compare(a, b, store, form.value, bootstrap, seed, target_loss, compute)
     out = comparison.to_dict()
     if html is not None:
-        from lmscale.report.comparison import comparison_html
-
         html.write_text(comparison_html(comparison, envelopes))
     if json_out(out, output, as_json):
         return
@@ -106,6 +106,7 @@ def compare_command(
     shared = {True: "yes (interval holds 0)", False: "no: k changes with scale", None: "not tested (no draws)"}
     summary = Table(box=None, show_header=False, title=f"{b} against {a} ({out['draws']} paired draws)")
     summary.add_row(f"k = C_B/C_A at loss {out['target_loss']:.4g}", _show(out["multiplier"], ".3g"))
+    summary.add_row("k pinned down?", spread_words(comparison.multiplier_decades))
     summary.add_row(f"loss gap L_B − L_A at {out['compute']:.3g} FLOPs", _show(out["loss_gap"], "+.4f"))
     summary.add_row("exponent of A / of B", f"{_show(out['exponent_a'], '.4f')} / {_show(out['exponent_b'], '.4f')}")
     summary.add_row("exponents shared?", shared[out["shared_exponent"]])

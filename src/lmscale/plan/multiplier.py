@@ -52,6 +52,14 @@ class Comparison:
         gap = self.exponent_gap
         return None if not gap.has_interval else bool(gap.low <= 0.0 <= gap.high)
 
+    @property
+    def multiplier_decades(self) -> float | None:
+        """How many decades the multiplier's interval spans (None without one; inf when open)."""
+        m = self.multiplier
+        if not m.has_interval:
+            return None
+        return float(np.log10(m.high / m.low)) if m.low > 0 else math.inf
+
     def to_dict(self) -> dict[str, Any]:
         def est(e: Estimate) -> dict[str, Any]:
             return {"value": e.value, "interval": e.interval()}
@@ -67,6 +75,7 @@ class Comparison:
             "exponent_b": est(self.exponent_b),
             "exponent_gap": est(self.exponent_gap),
             "shared_exponent": self.shared_exponent,
+            "multiplier_decades": self.multiplier_decades,
             "draws": self.draws,
             "table": self.table.to_dict(orient="records"),
         }

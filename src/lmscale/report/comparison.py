@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from lmscale.plan.multiplier import Comparison
+from lmscale.report.analysis import MAX_HEADLINE_DECADES
 from lmscale.report.figures import FigureSpec, loglog_axes
 from lmscale.report.html import CSS, csv_uri, render_png
 from lmscale.report.style import new_figure
@@ -55,6 +56,14 @@ def comparison_figure(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.Da
     return FigureSpec("comparison", "Compute multiplier", caption, fig, t)
 
 
+def spread_words(decades: float | None) -> str:
+    """Whether the multiplier's interval is narrow enough to act on (the report's headline rule)."""
+    if decades is None:
+        return "no interval (no bootstrap draws)"
+    verdict = "yes" if decades <= MAX_HEADLINE_DECADES else "no: not one number to act on"
+    return f"{verdict} (its interval spans {decades:.2g} decades; at most {MAX_HEADLINE_DECADES:g} is)"
+
+
 def _row(label: str, e: Any, fmt: str) -> str:
     interval = "" if not e.has_interval else f"{e.low:{fmt}} – {e.high:{fmt}}"
     return f'<tr><td class="l">{escape(label)}</td><td>{e.value:{fmt}}</td><td>{interval}</td></tr>'
@@ -82,7 +91,8 @@ def comparison_html(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.Data
             f"<header><h1>{escape(title)}</h1><p class=\"meta\">generated "
             f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by lmscale compare</p></header>",
             '<section class="summary"><h2>Summary</h2>',
-            f"<p>{escape(fig.spec.caption)} The exponents {escape(shared)}.</p>",
+            f"<p>{escape(fig.spec.caption)} The exponents {escape(shared)}. "
+            f"Is k pinned down? {escape(spread_words(c.multiplier_decades))}.</p>",
             "<table><tr><th class=\"l\">quantity</th><th>value</th><th>95% interval</th></tr>",
             *rows,
             "</table></section>",
