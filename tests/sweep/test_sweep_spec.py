@@ -186,6 +186,8 @@ def test_preset_list_and_demo_size() -> None:
         "kaplan-cpu",
         "lstm-vs-transformer",
         "shape",
+        "transfer-code-english",
+        "transfer-english-code",
     ]
     demo = expand(load_preset("demo"))
     ns = [r.N for r in demo]
@@ -243,3 +245,18 @@ def test_finished_runs_join_a_new_study(tmp_path) -> None:
         assert summary.skipped == summary.total == len(planned) and summary.completed == 0
         assert set(store.runs(study="b")["id"]) == {r.id for r in planned}
         assert len(store.runs()) == len(planned)  # shared, not copied
+
+
+def test_transfer_preset_plans_each_pretraining_run_once_and_first() -> None:
+    runs = expand(load_preset("transfer-english-code"))
+    pre = [r for r in runs if r.coords.get("pretrain")]
+    tuned = [r for r in runs if r.spec.pretrain_corpus is not None]
+    scratch = [r for r in runs if not r.coords.get("pretrain") and r.spec.pretrain_corpus is None]
+    assert (len(pre), len(tuned), len(scratch)) == (3, 12, 12)
+    assert runs[: len(pre)] == pre  # queued first: the fine-tuning runs find them finished
+    assert {r.spec.pretrain_id for r in tuned} == {r.id for r in pre}
+    assert {(r.spec.corpus, r.D) for r in pre} == {("english", 732 * 4096)}  # whole steps of 32 x 128
+    assert all(r.spec.corpus == "python-code" and r.spec.unique_tokens for r in tuned + scratch)
+    assert all(r.coords["pretrain_tokens"] == 0 for r in scratch)
+    with pytest.raises(InputError, match="axes.pretrain_tokens needs train.pretrain_corpus"):
+        parse_spec(spec(sizes=[1e4], axes={"tokens": [65536], "pretrain_tokens": [0, 1e5]}))

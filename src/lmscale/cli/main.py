@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "runs",
     "fit",
     "fit_schedule",
+    "fit_transfer",
     "compare",
     "predict",
     "plan",

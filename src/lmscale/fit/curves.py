@@ -277,3 +277,34 @@ def resample_curves(
         tokens=tokens,
         C_convention=convention,
     )
+
+
+def early_stopped(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: N, D (= the distinct-token cap, `unique_tokens`, where set; else the tokens
+    trained), the minimum held-out loss along its curve (early stopping, as Kaplan et al. 2020 §4 and
+    Hernandez et al. 2021 measure data-limited runs) and where it fell."""
+    caps = pd.to_numeric(runs.get("unique_tokens"), errors="coerce") if "unique_tokens" in runs else None
+    trained = pd.to_numeric(runs["D"], errors="coerce")
+    cap = trained if caps is None else caps.fillna(trained)
+    spec = pd.DataFrame(
+        {"run": runs["run"], "N": runs["N"].astype(float), "D": cap.astype(float), "trained": trained}
+    )
+    rows = []
+    for run, g in curves.groupby("run", sort=False):
+        g = g.sort_values("tokens")
+        loss = g["loss"].to_numpy(float)
+        i = int(np.nanargmin(loss))
+        rows.append(
+            {
+                "run": run,
+                "loss": loss[i],
+                "loss_final": loss[-1],
+                "tokens_at_min": float(g["tokens"].iloc[i]),
+                "n_evals": len(g),
+            }
+        )
+    per_run = pd.DataFrame(rows, columns=["run", "loss", "loss_final", "tokens_at_min", "n_evals"])
+    table = spec.merge(per_run, on="run", how="inner")
+    table["epochs"] = table["trained"] / table["D"]
+    table["rise_after_min"] = table["loss_final"] / table["loss"] - 1.0
+    return table.sort_values(["N", "D"]).reset_index(drop=True)

@@ -28,6 +28,7 @@ N_CONVENTIONS = ("total", "non-embedding", "unknown")
 C_CONVENTIONS = ("6ND", "exact", "unknown")
 # Bracket of the compute-for-a-loss search, in FLOPs: far beyond any training run either way.
 C_SEARCH = (1e3, 1e45)
+D_SEARCH = (1.0, 1e30)  # tokens: where data_for_loss_of looks
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,9 @@ class Law:
         object.__setattr__(self, "_form", form)
         missing = [k for k in form.names if k not in self.params]
         if missing:
-            raise InputError(f"law {self.label}: missing parameter(s) {', '.join(missing)} of form {form.name}")
+            raise InputError(
+                f"law {self.label}: missing parameter(s) {', '.join(missing)} of form {form.name}"
+            )
         params = {k: float(self.params[k]) for k in form.names}
         bad = [k for k, v in params.items() if not np.isfinite(v)]
         if bad:
@@ -119,7 +122,9 @@ class Law:
         """The bootstrap draws as internal parameters (S, P); a draw whose E underflowed gives log 0 = −inf,
         which the log-sum-exp forms read as a zero term."""
         if self.draws is None:
-            raise InputError(f"law {self.label} has no bootstrap draws (fit with bootstrap > 0 for intervals)")
+            raise InputError(
+                f"law {self.label} has no bootstrap draws (fit with bootstrap > 0 for intervals)"
+            )
         theta = self.draws.copy()
         with np.errstate(divide="ignore"):
             for i, p in enumerate(self.form.params):
@@ -162,7 +167,10 @@ class Law:
         if shape[0] not in (1, s):
             raise ValueError(f"inputs of leading size {shape[0]} do not pair with {s} parameter vectors")
         full = (s, *shape[1:])
-        flat = {k: np.broadcast_to(a.reshape(shape), full).reshape(s, -1) for k, a in zip(cols, arrays, strict=True)}
+        flat = {
+            k: np.broadcast_to(a.reshape(shape), full).reshape(s, -1)
+            for k, a in zip(cols, arrays, strict=True)
+        }
         with np.errstate(over="ignore"):
             out, _ = self.form.log_predict(theta, flat)
         return np.exp(out).reshape(full)
@@ -171,7 +179,9 @@ class Law:
         """Point prediction of the loss (nats) at N, D, C, S, U, broadcasting like numpy."""
         cols = self._columns(columns)
         arrays = np.broadcast_arrays(*cols.values())
-        out, _ = self.form.log_predict(self.theta(), {k: a.ravel() for k, a in zip(cols, arrays, strict=True)})
+        out, _ = self.form.log_predict(
+            self.theta(), {k: a.ravel() for k, a in zip(cols, arrays, strict=True)}
+        )
         return np.exp(out[0]).reshape(arrays[0].shape)
 
     def predict_draws(self, **columns: Any) -> Array:
@@ -270,6 +280,29 @@ class Law:
             above = self.optimal_loss_of(theta, np.exp(mid)[:, None])[:, 0] > target
             lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
         return np.where(reach & (self.floor_of(theta) < target), np.exp(hi), np.inf)
+
+    def data_for_loss_of(self, theta: Array, n: Array | float, target: Array | float) -> Array:
+        """Tokens D at which L(N, D) reaches ``target`` at model size N, for each row of θ (S,) and
+        each (N, target) pair (k,), giving (S, k); +inf where even D = 1e30 falls short (the target
+        is below what N reaches on unlimited data). Transfer's effective data (Hernandez et al.
+        2021, §1.1) is this inversion of the from-scratch law.
+
+        L falls monotonically with D, so bisection in log D brackets it, as in compute_for_loss_of.
+        """
+        if set(self.form.variables) != {"N", "D"}:
+            raise InputError(f"law {self.label} (form {self.form_name}) is not a law of N and D alone")
+        n = np.atleast_1d(np.asarray(n, dtype=float))[None, :]
+        goal = np.atleast_1d(np.asarray(target, dtype=float))
+        goal = goal if goal.ndim == 2 else goal[None, :]
+        shape = (len(theta), np.broadcast_shapes(n.shape, goal.shape)[1])
+        lo = np.full(shape, np.log(D_SEARCH[0]))
+        hi = np.full(shape, np.log(D_SEARCH[1]))
+        reach = self.evaluate(theta, N=n, D=np.exp(hi)) <= goal
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            above = self.evaluate(theta, N=n, D=np.exp(mid)) > goal
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        return np.where(reach, np.exp(hi), np.inf)
 
     # ---- serialisation -----------------------------------------------------------------------------
     def to_dict(self, include_draws: bool = True) -> dict[str, Any]:

@@ -27,3 +27,9 @@ def load_allocation_rules() -> dict[str, dict[str, Any]]:
     """name → {N_e, p_N, D_e, p_D, C_unit, loss_law, citation, caveat}: published allocation rules
     that are not the optimum of a loss law (Kaplan et al.'s compute-efficient N ∝ C_min^0.73)."""
     return _section("allocation_rules")
+
+
+def load_transfer_fits() -> dict[str, dict[str, Any]]:
+    """name → {k, alpha, beta, pair, citation, checked}: published fits of effective data transferred,
+    D_T = k·D_F^α·N^β (Hernandez et al. 2021, eq. 1.1)."""
+    return _section("transfer")

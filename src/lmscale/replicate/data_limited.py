@@ -16,6 +16,7 @@ from scipy import stats
 
 from lmscale.errors import InputError
 from lmscale.fit import FitResult, backtest, fit, get_law
+from lmscale.fit.curves import early_stopped
 from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import BYTES_PER_BPE, ci_text, fit_power, new_figure, param_ci, pct, sci
 from lmscale.replicate.context import Context
@@ -59,35 +60,6 @@ MIN_RUNS = 8
 # ---------------------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------------------
-
-
-def early_stopped(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: N, D (= the distinct-token cap), the minimum held-out loss and where it fell."""
-    caps = pd.to_numeric(runs.get("unique_tokens"), errors="coerce") if "unique_tokens" in runs else None
-    trained = pd.to_numeric(runs["D"], errors="coerce")
-    cap = trained if caps is None else caps.fillna(trained)
-    spec = pd.DataFrame(
-        {"run": runs["run"], "N": runs["N"].astype(float), "D": cap.astype(float), "trained": trained}
-    )
-    rows = []
-    for run, g in curves.groupby("run", sort=False):
-        g = g.sort_values("tokens")
-        loss = g["loss"].to_numpy(float)
-        i = int(np.nanargmin(loss))
-        rows.append(
-            {
-                "run": run,
-                "loss": loss[i],
-                "loss_final": loss[-1],
-                "tokens_at_min": float(g["tokens"].iloc[i]),
-                "n_evals": len(g),
-            }
-        )
-    per_run = pd.DataFrame(rows, columns=["run", "loss", "loss_final", "tokens_at_min", "n_evals"])
-    table = spec.merge(per_run, on="run", how="inner")
-    table["epochs"] = table["trained"] / table["D"]
-    table["rise_after_min"] = table["loss_final"] / table["loss"] - 1.0
-    return table.sort_values(["N", "D"]).reset_index(drop=True)
 
 
 def check_design(table: pd.DataFrame) -> None:

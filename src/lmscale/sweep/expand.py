@@ -11,6 +11,8 @@ Designs:
   critical batch size, Kaplan §5.1); gradient-noise-scale estimates are on.
 With `branches = true` (any design, schedule "wsd"), runs that differ only in their token budget
 are cooldown branches of one constant-rate trunk (lmscale.train.branch): the trunk is trained once.
+With `axes.pretrain_tokens`, runs fine-tune pretrained models (lmscale.train.transfer); each
+pretraining run joins the sweep once, queued first, and its FLOPs are counted once.
 """
 
 from __future__ import annotations
@@ -137,6 +139,8 @@ def _make(
     base: dict[str, Any], shape: ModelShape, tokens: float, source: str, where: str, **kw: Any
 ) -> RunSpec:
     fields = {**base, **kw, "shape": shape}
+    if kw.get("pretrain_tokens") == 0:  # the from-scratch point of a transfer study
+        fields["pretrain_tokens"] = fields["pretrain_corpus"] = None
     batch = fields.get("batch_size", RunSpec.__dataclass_fields__["batch_size"].default)
     ctx = fields.get("n_ctx") or shape.n_ctx
     for key, value in (("batch_size", batch), ("n_ctx", ctx)):
@@ -144,6 +148,8 @@ def _make(
             path = _key_path(key, base, kw, where)
             raise InputError(f"{source}: {path}: must be a positive integer, got {value!r}")
     fields["tokens"] = _whole_steps(tokens, batch * ctx)
+    if fields.get("pretrain_tokens"):
+        fields["pretrain_tokens"] = _whole_steps(fields["pretrain_tokens"], batch * ctx)
     try:
         return RunSpec.from_dict(fields)
     except SpecError as exc:  # name the key of the spec file that set the bad value
@@ -186,6 +192,7 @@ def expand(spec: SweepSpec, source: str = "spec") -> list[PlannedRun]:
             ("corpus", ax.corpus),
             ("schedule", ax.schedule),
             ("unique_tokens", [round(u) for u in ax.unique_tokens] if ax.unique_tokens else None),
+            ("pretrain_tokens", [round(p) for p in ax.pretrain_tokens] if ax.pretrain_tokens else None),
         )
         if values is not None
     }
@@ -251,21 +258,23 @@ def expand(spec: SweepSpec, source: str = "spec") -> list[PlannedRun]:
                     runs.append(planned_run(run, {kind: value, **combo}))
     if spec.branches:
         runs = _as_branches(runs, source)
+    pretraining = [planned_run(r.spec.pretrain(), {"pretrain": True}) for r in runs if r.spec.pretrain_corpus]
     unique: dict[str, PlannedRun] = {}
-    for r in runs:
+    for r in pretraining + runs:
         unique.setdefault(r.id, r)
     return _queue(list(unique.values()), spec.branches)
 
 
 def _queue(runs: list[PlannedRun], branches: bool) -> list[PlannedRun]:
-    """Small and cheap runs first; with branches, each trunk's in order of length, trunks
-    interleaved, and every run's own steps (a shared trunk counted once)."""
+    """Pretraining runs first, then small and cheap runs; with branches, each trunk's in order of
+    length, trunks interleaved, and every run's own steps (a shared trunk counted once)."""
+    first = {r.id: 0 if r.coords.get("pretrain") else 1 for r in runs}
     if not branches:
-        return sorted(runs, key=lambda r: (r.flops_exact, r.N, r.id))
+        return sorted(runs, key=lambda r: (first[r.id], r.flops_exact, r.N, r.id))
     own = own_steps(r.spec for r in runs)
     planned = [dataclasses.replace(r, own_steps=own[r.id]) for r in runs]
     rank = branch_rank(planned)
-    return sorted(planned, key=lambda r: (rank[r.id], r.flops_exact, r.N, r.id))
+    return sorted(planned, key=lambda r: (first[r.id], rank[r.id], r.flops_exact, r.N, r.id))
 
 
 def branch_rank(runs: list[PlannedRun]) -> dict[str, int]:

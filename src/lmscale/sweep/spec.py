@@ -11,7 +11,8 @@ Layout (every section optional except `sizes`):
     [model]   family, n_ctx, vocab_size, tied_embeddings, aspect_ratio, head_dim  (shape defaults / rule)
     [train]   any RunSpec field (corpus, tokenizer, eval_sets, batch_size, lr_rule, schedule, ...)
     [axes]    lists crossed in the design: tokens | tokens_per_param, batch_size, lr, seed, corpus,
-              schedule, unique_tokens
+              schedule, unique_tokens, pretrain_tokens (0 = from scratch; others fine-tune a model
+              pretrained on that many tokens of train.pretrain_corpus, whose runs join the sweep)
     [isoflop] budgets (FLOPs), flops ("6N" | "exact"), tokens_per_param_range, points, spread
     [curves]  eval_points (log-spaced evaluations of the one long run per size)
     branches = true             # cooldown branches: runs differing only in tokens share one
@@ -83,6 +84,7 @@ class AxesSection(_Strict):
     corpus: list[str] | None = None
     schedule: list[Literal["cosine", "constant", "wsd"]] | None = None
     unique_tokens: list[PosFloat] | None = None  # distinct-token caps (repeated data)
+    pretrain_tokens: list[Annotated[float, Field(ge=0)]] | None = None  # 0 = from scratch (transfer)
 
     @model_validator(mode="after")
     def _one_budget(self) -> AxesSection:
@@ -156,6 +158,8 @@ class SweepSpec(_Strict):
             raise ValueError("design 'curves' trains one long run per size: give one token budget")
         if self.design == "batch-size" and len(self.axes.batch_size or []) < 2:
             raise ValueError("design 'batch-size' needs at least two axes.batch_size values")
+        if self.axes.pretrain_tokens is not None and not self.train.get("pretrain_corpus"):
+            raise ValueError("axes.pretrain_tokens needs train.pretrain_corpus (the corpus to pretrain on)")
         if self.branches and (self.train.get("schedule") != "wsd" or self.axes.schedule is not None):
             raise ValueError('branches = true needs train.schedule = "wsd" (and no axes.schedule)')
         return self

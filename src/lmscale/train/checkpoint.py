@@ -15,6 +15,9 @@ import torch
 
 from lmscale.errors import InputError
 
+#: A run's own checkpoint in its folder; a finished run's holds its final state.
+CHECKPOINT_FILE = "checkpoint.pt"
+
 
 def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write via a temp file in the same folder, fsync, then os.replace (atomic on POSIX)."""

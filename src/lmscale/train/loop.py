@@ -36,9 +36,9 @@ import torch
 
 from lmscale.errors import InputError
 from lmscale.paths import home
-from lmscale.train import branch, distributed
+from lmscale.train import branch, distributed, transfer
 from lmscale.train import device as dev
-from lmscale.train.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from lmscale.train.checkpoint import CHECKPOINT_FILE, atomic_write_json, load_checkpoint, save_checkpoint
 from lmscale.train.distributed import World
 from lmscale.train.divergence import DivergenceMonitor
 from lmscale.train.evaluate import EvalResult, evaluate
@@ -50,7 +50,6 @@ from lmscale.train.schedule import run_lr
 from lmscale.train.spec import RunSpec
 from lmscale.train.step import accumulate_gradients
 
-CHECKPOINT_FILE = "checkpoint.pt"
 SPEC_FILE = "spec.json"
 WALL_COLUMNS = ("wall_time", "tokens_per_s")
 FLOP_COLUMNS = ("flops_kaplan", "flops_6n", "flops_exact")
@@ -126,8 +125,27 @@ def run(
     check_data(spec, data)
     if _owner(run_dir, spec) is None and world.main:  # once the inputs are known good: no litter
         atomic_write_json(run_dir / SPEC_FILE, {"id": spec.id, **spec.to_dict()})
+    init = None
+    if spec.pretrain_corpus is not None and not (run_dir / CHECKPOINT_FILE).exists():
+        init = transfer.pretrained_weights(spec, run_dir, _pretrainer(world, on_event))
     with dev.threads(spec.threads):
-        return _Trainer(spec, data, device, run_dir, on_event, world).train()
+        return _Trainer(spec, data, device, run_dir, on_event, world, init).train()
+
+
+def _pretrainer(
+    world: World, on_event: Callable[[Event], None] | None
+) -> Callable[[RunSpec, Path], RunResult]:
+    """How a fine-tuning run trains its missing pretraining run: in this process, reporting to the
+    same events; under torchrun the processes would race for it, so it must be trained first."""
+
+    def train(spec: RunSpec, run_dir: Path) -> RunResult:
+        if world.size > 1:
+            raise InputError(
+                f"pretraining run {spec.id} is not trained: train it before fine-tuning under torchrun"
+            )
+        return run(spec, run_dir, on_event)
+
+    return train
 
 
 def _owner(run_dir: Path, spec: RunSpec) -> str | None:
@@ -154,6 +172,7 @@ class _Trainer:
         run_dir: Path,
         on_event: Callable[[Event], None] | None,
         world: World = World(),
+        init_weights: dict[str, Any] | None = None,
     ) -> None:
         from lmscale.model import build_model, parameter_groups
         from lmscale.model.accounting import account
@@ -171,6 +190,7 @@ class _Trainer:
         dev.configure(device)
         torch.manual_seed(spec.seed)
         self.model = build_model(spec.shape).to(device)
+        self.init_weights = init_weights  # a fine-tuning run's pretrained model (lmscale.train.transfer)
         self.model.train()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.peak_lr = spec.peak_lr(int(self.account.params_non_embedding))
@@ -403,6 +423,8 @@ class _Trainer:
         elif state is not None:
             self._load(state)
             self.trunk_state_step = int(state.get("trunk_state_step", 0))
+        elif self.init_weights is not None:
+            self.model.load_state_dict(self.init_weights)
 
     def _trunk_state(self) -> dict[str, Any] | None:
         """The trunk's latest saved state for a branch; None for other runs and under torchrun
@@ -411,7 +433,9 @@ class _Trainer:
             return None
         state = branch.latest_state(self.spec, self.run_dir)
         if state is not None and state.get("version") != _CHECKPOINT_VERSION:
-            raise InputError(f"a saved trunk state of run {self.spec.id} is from another lmscale version; delete it")
+            raise InputError(
+                f"a saved trunk state of run {self.spec.id} is from another lmscale version; delete it"
+            )
         return state
 
     def _load(self, state: dict[str, Any]) -> None:
@@ -452,6 +476,7 @@ class _Trainer:
             ),
         }
         final.update(branch.lineage(self.spec, self.trunk_state_step))
+        final.update(transfer.lineage(self.spec))
         if status == "diverged":
             final["diverged_step"] = getattr(self, "diverged_step", None)
         if self.rows:

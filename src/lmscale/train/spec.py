@@ -54,19 +54,19 @@ class SpecError(InputError):
 # failing in arithmetic); fields not listed are checked by validate() itself.
 _INTS = (
     "tokens", "batch_size", "n_ctx", "seed", "data_seed", "eval_points", "eval_tokens", "noise_every",
-    "unique_tokens", "trunk_tokens", "threads", "checkpoint_every", "micro_batch_size", "command_timeout",
-    "gpus",
+    "unique_tokens", "trunk_tokens", "pretrain_tokens", "threads", "checkpoint_every", "micro_batch_size",
+    "command_timeout", "gpus",
 )  # fmt: skip
 _NUMBERS = (
     "lr", "lr_scale", "lr_exponent", "warmup", "min_lr_ratio", "decay_fraction", "weight_decay", "beta1",
     "beta2", "eps", "grad_clip", "divergence_factor",
 )  # fmt: skip
 _BOOLS = ("noise_scale", "compile")
-_STRINGS = ("corpus", "tokenizer", "lr_rule", "schedule", "dtype", "device", "command")
+_STRINGS = ("corpus", "tokenizer", "lr_rule", "schedule", "dtype", "device", "command", "pretrain_corpus")
 _LISTS = ("tokenizer_corpora", "eval_sets", "tags")
 _OPTIONAL = (
-    "n_ctx", "lr", "unique_tokens", "trunk_tokens", "threads", "micro_batch_size", "command",
-    "command_timeout", "gpus",
+    "n_ctx", "lr", "unique_tokens", "trunk_tokens", "pretrain_corpus", "pretrain_tokens", "threads",
+    "micro_batch_size", "command", "command_timeout", "gpus",
 )  # fmt: skip
 
 
@@ -134,6 +134,11 @@ class RunSpec:
         trunk trains identically until its own decay starts (`branch_step`), and a branch starts
         from the trunk's saved state there instead of from scratch (lmscale.train.branch). The
         result is the same, to the bit, as training the branch alone.
+    pretrain_corpus / pretrain_tokens: makes this run a fine-tuning run (transfer, Hernandez et al.
+        2021): its model starts from the final weights of `pretrain()`, the same run trained on
+        pretrain_tokens of pretrain_corpus, with a fresh optimizer and its own schedule on `corpus`
+        (lmscale.train.transfer). The pretraining run is an ordinary run of its own, trained once
+        and shared by every fine-tuning run of the same model; its FLOPs are not this run's.
     command: an external training command run instead of the built-in trainer, a template whose
         braces name values of this spec (COMMAND_PLACEHOLDERS; see lmscale.train.external). Part
         of the id when set: another trainer is another run.
@@ -175,6 +180,8 @@ class RunSpec:
     divergence_factor: float = 3.0
     unique_tokens: int | None = None
     trunk_tokens: int | None = None
+    pretrain_corpus: str | None = None
+    pretrain_tokens: int | None = None
     dtype: Dtype = "float32"
     # an external trainer: a command template run instead of the built-in trainer (see
     # lmscale.train.external); None = the built-in trainer
@@ -250,6 +257,7 @@ class RunSpec:
             f"must be an integer of at least one context window ({self.context} tokens)",
         )
         self._validate_branch()
+        self._validate_pretrain()
         need(self.dtype in ("float32", "bfloat16"), "dtype", "must be float32 or bfloat16")
         need(self.threads is None or self.threads >= 1, "threads", "must be >= 1")
         if self.micro_batch_size is not None:
@@ -288,17 +296,44 @@ class RunSpec:
         if self.trunk_tokens is None:
             return
         if self.schedule != "wsd":
-            raise SpecError("trunk_tokens", f"needs schedule 'wsd' (a cooldown branch), got {self.schedule!r}")
+            raise SpecError(
+                "trunk_tokens", f"needs schedule 'wsd' (a cooldown branch), got {self.schedule!r}"
+            )
         if self.command is not None:
             raise SpecError("trunk_tokens", "applies to the built-in trainer only, not to a command run")
         if self.trunk_tokens < self.tokens:
-            raise SpecError("trunk_tokens", f"{self.trunk_tokens} is shorter than the branch's tokens {self.tokens}")
+            raise SpecError(
+                "trunk_tokens", f"{self.trunk_tokens} is shorter than the branch's tokens {self.tokens}"
+            )
+
+    def _validate_pretrain(self) -> None:
+        if (self.pretrain_corpus is None) != (self.pretrain_tokens is None):
+            key = "pretrain_tokens" if self.pretrain_tokens is None else "pretrain_corpus"
+            raise SpecError(
+                key, "is needed too: a fine-tuning run names both pretrain_corpus and pretrain_tokens"
+            )
+        if self.pretrain_tokens is None:
+            return
+        if self.pretrain_corpus == "":
+            raise SpecError("pretrain_corpus", "must be a non-empty string")
+        if self.pretrain_tokens < self.tokens_per_step:
+            raise SpecError(
+                "pretrain_tokens",
+                f"{self.pretrain_tokens} is smaller than one batch ({self.tokens_per_step})",
+            )
+        for key in ("trunk_tokens", "command"):
+            if getattr(self, key) is not None:
+                raise SpecError(key, "cannot be combined with pretraining (pretrain_corpus)")
 
     def _validate_command(self) -> None:
         if self.command_timeout is not None and self.command_timeout < 1:
             raise SpecError("command_timeout", f"must be at least 1 second, got {self.command_timeout!r}")
         if self.gpus is not None and (self.gpus < 0 or self.command is None):
-            what = "must be ≥ 0" if self.gpus < 0 else "applies to command runs only (the built-in trainer uses one)"
+            what = (
+                "must be ≥ 0"
+                if self.gpus < 0
+                else "applies to command runs only (the built-in trainer uses one)"
+            )
             raise SpecError("gpus", f"{what}, got {self.gpus!r}")
         if self.command is None:
             return
@@ -334,7 +369,9 @@ class RunSpec:
     @property
     def warmup_steps(self) -> int:
         """Warmup in steps: a fraction of this run's steps, or of its trunk's for a branch."""
-        steps = self.steps if self.trunk_tokens is None else math.ceil(self.trunk_tokens / self.tokens_per_step)
+        steps = (
+            self.steps if self.trunk_tokens is None else math.ceil(self.trunk_tokens / self.tokens_per_step)
+        )
         return math.ceil(self.warmup * steps) if self.warmup > 0 else 0
 
     @functools.cached_property
@@ -367,6 +404,28 @@ class RunSpec:
             tags=(),
         )
 
+    def pretrain(self) -> RunSpec:
+        """The run whose final weights this fine-tuning run starts from: this spec trained on
+        pretrain_tokens of pretrain_corpus, uncapped, with no labels. It evaluates this run's corpus
+        and eval sets too, so both share one tokenizer (`resolved_tokenizer_corpora`)."""
+        if self.pretrain_corpus is None or self.pretrain_tokens is None:
+            raise InputError(f"run {self.id} is not a fine-tuning run (no pretrain_corpus)")
+        evals = tuple(sorted({self.corpus, *self.eval_sets} - {self.pretrain_corpus}))
+        return self.with_(
+            corpus=self.pretrain_corpus,
+            tokens=self.pretrain_tokens,
+            eval_sets=evals,
+            unique_tokens=None,
+            pretrain_corpus=None,
+            pretrain_tokens=None,
+            tags=(),
+        )
+
+    @functools.cached_property
+    def pretrain_id(self) -> str | None:
+        """The id of the pretraining run (None for a run trained from scratch)."""
+        return None if self.pretrain_corpus is None else self.pretrain().id
+
     @property
     def train_shape(self) -> ModelShape:
         """The shape as trained (context = the training context): what FLOPs are counted for."""
@@ -385,8 +444,9 @@ class RunSpec:
         """Corpora the tokenizer is trained on; None = the data package's default (the corpus)."""
         if self.tokenizer_corpora:
             return self.tokenizer_corpora
-        if self.eval_sets:
-            return tuple(sorted({self.corpus, *self.eval_sets}))
+        if self.eval_sets or self.pretrain_corpus is not None:
+            extra = {self.pretrain_corpus} if self.pretrain_corpus is not None else set()
+            return tuple(sorted({self.corpus, *self.eval_sets, *extra}))
         return None
 
     # -------------------------------------------------------------------------------- identity
@@ -423,7 +483,7 @@ class RunSpec:
         for key in ("tokenizer_corpora", "eval_sets"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
-        for key in ("unique_tokens", "trunk_tokens"):  # 1e6 in a TOML/JSON file
+        for key in ("unique_tokens", "trunk_tokens", "pretrain_tokens"):  # 1e6 in a TOML/JSON file
             if isinstance(kwargs.get(key), float) and kwargs[key].is_integer():
                 kwargs[key] = int(kwargs[key])
         if "tags" in kwargs:
@@ -436,7 +496,14 @@ class RunSpec:
     def identity(self) -> dict[str, Any]:
         """The fields that determine the result: everything except OPERATIONAL_FIELDS."""
         d = {k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_FIELDS}
-        for optional in ("tags", "unique_tokens", "command", "trunk_tokens"):  # absent when unset: older ids stay valid
+        for optional in (
+            "tags",
+            "unique_tokens",
+            "command",
+            "trunk_tokens",
+            "pretrain_corpus",
+            "pretrain_tokens",
+        ):  # absent when unset: older ids stay valid
             if not d[optional]:
                 del d[optional]
         d["spec_version"] = SPEC_VERSION
