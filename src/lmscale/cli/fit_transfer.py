@@ -15,20 +15,19 @@ from lmscale.cli.app import app, json_out
 from lmscale.cli.options import JsonOpt, StoreOpt, choice, output_option
 
 FormChoice = choice("ScratchForm", ("kaplan-nd", "chinchilla"))
+HERNANDEZ = "hernandez2021-text-python"  # the published law drawn on the --html figure
 TransferOutput = output_option("Write the fit, its intervals and the per-run table as JSON.")
 
 
-def transfer_report(study: str, store: Path | None, form: str, bootstrap: int, seed: int) -> dict[str, Any]:
-    """The transfer fit of a stored study, with the published values beside it."""
+def study_transfer(study: str, store: Path | None, form: str, bootstrap: int, seed: int) -> tuple[Any, Any]:
+    """(the transfer fit, the from-scratch table) of a stored study's completed runs."""
     from lmscale.fit.transfer import fit_transfer, transfer_tables
-    from lmscale.reference.published import load_transfer_fits
     from lmscale.store.tables import load_study
 
     st = load_study(study, store)
     finals = st.finals[st.finals["run"].isin(set(st.runs.loc[st.runs["status"] == "completed", "id"]))]
     scratch, tuned = transfer_tables(finals, st.curves, where=f"--study {study}")
-    result = fit_transfer(scratch, tuned, form=form, bootstrap=bootstrap, seed=seed)
-    return {"study": study, **result.to_dict(), "published": load_transfer_fits()}
+    return fit_transfer(scratch, tuned, form=form, bootstrap=bootstrap, seed=seed), scratch
 
 
 @app.command("fit-transfer")
@@ -46,10 +45,21 @@ def fit_transfer_command(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap.")] = 0,
     as_json: JsonOpt = False,
     output: TransferOutput = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", metavar="PATH", help="Also write a self-contained HTML page with the figure.")
+    ] = None,
 ) -> None:
     """Fit D_T = k·D_F^α·N^β (Hernandez et al. 2021, eq. 1.1): the target data a from-scratch model of
     the same size would need beyond D_F to reach each fine-tuned run's early-stopped loss."""
-    out = transfer_report(study, store, form.value, bootstrap, seed)
+    from lmscale.reference.published import load_transfer_fits
+
+    fit, scratch = study_transfer(study, store, form.value, bootstrap, seed)
+    published = load_transfer_fits()
+    if html is not None:
+        from lmscale.report.transfer import transfer_html
+
+        html.write_text(transfer_html(study, fit, scratch, published.get(HERNANDEZ)))
+    out = {"study": study, **fit.to_dict(), "published": published}
     if json_out(out, output, as_json):
         return
     console = Console() if Console().is_terminal else Console(width=160)
@@ -70,13 +80,15 @@ def fit_transfer_command(
         f"From-scratch law ({scratch['form']}): "
         + ", ".join(f"{k} = {v:.4g}" for k, v in scratch["params"].items())
     )
-    console.print(
-        f"\nD_T = k·D_F^α·N^β  ({level} intervals over {out['n_draws']} draws, {out['n_failed']} failed)"
-    )
-    for name, symbol in (("k", "k"), ("alpha", "α"), ("beta", "β")):
-        lo, hi = out["ci"][name]
-        console.print(f"  {symbol} = {out['params'][name]:.4g}  ({lo:.4g} – {hi:.4g})")
-    console.print(f"  rms residual of log D_T: {out['rms_log']:.3f}")
+    if out["fitted"]:
+        draws = f"{level} intervals over {out['n_draws']} draws, {out['n_failed']} failed"
+        console.print(f"\nD_T = k·D_F^α·N^β  ({draws})")
+        for name, symbol in (("k", "k"), ("alpha", "α"), ("beta", "β")):
+            lo, hi = out["ci"][name]
+            console.print(f"  {symbol} = {out['params'][name]:.4g}  ({lo:.4g} – {hi:.4g})")
+        console.print(f"  rms residual of log D_T: {out['rms_log']:.3f}")
+    else:
+        console.print("\nD_T = k·D_F^α·N^β: not fitted (the first warning says why)")
     for name, pub in out["published"].items():
         console.print(
             f"Published, {pub['pair']} ({name}): k = {pub['k']:.3g}, α = {pub['alpha']}, β = {pub['beta']} "

@@ -44,7 +44,7 @@ class TransferFit:
     beyond_data = D_E above the largest from-scratch D, where the law extrapolates);
     ``scratch``: the from-scratch law; ``rms_log``: rms residual of log D_T."""
 
-    params: dict[str, float]
+    params: dict[str, float]  # NaN when eq. 1.1 could not be fitted (`fitted`; the first warning says why)
     ci: dict[str, tuple[float, float]]
     rows: pd.DataFrame
     scratch: FitResult
@@ -54,6 +54,10 @@ class TransferFit:
     level: float = 0.95
     warnings: tuple[str, ...] = field(default=())
 
+    @property
+    def fitted(self) -> bool:
+        return bool(np.isfinite(self.params["k"]))
+
     def predict(self, D_F: Any, N: Any) -> np.ndarray:
         """D_T at fine-tuning data D_F and model size N (broadcasting)."""
         p = self.params
@@ -61,6 +65,7 @@ class TransferFit:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "fitted": self.fitted,
             "params": self.params,
             "ci": {k: list(v) for k, v in self.ci.items()},
             "level": self.level,
@@ -77,7 +82,7 @@ def transfer_tables(
     runs: pd.DataFrame, curves: pd.DataFrame, where: str = "study"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(from-scratch, fine-tuned) early-stopped tables of a transfer study's runs (one row per run:
-    run, N, D = distinct target tokens, loss), from its final points (spec columns flattened:
+    run, N, D = distinct target tokens, loss, tokens_at_min, trained), from its final points (spec columns flattened:
     corpus, unique_tokens, pretrain_corpus, pretrain_tokens) and curves. The pretraining runs
     themselves (trained on another corpus) are left out; one target corpus and one pretraining
     setting are required, so that every loss is of the same distribution and the same kind."""
@@ -100,7 +105,7 @@ def transfer_tables(
     out = []
     for mask in (scratch_mask, tuned_mask):
         ids = [r for r in runs.loc[mask, "run"] if r in table.index]
-        out.append(table.loc[ids, ["N", "D", "loss"]].rename_axis("run").reset_index())
+        out.append(table.loc[ids, ["N", "D", "loss", "tokens_at_min", "trained"]].rename_axis("run").reset_index())
     if out[0].empty:
         raise InputError(f"{where}: no from-scratch runs on {target!r} to measure effective data against")
     return out[0], out[1]
@@ -130,13 +135,15 @@ def _ols(log_d: np.ndarray, log_n: np.ndarray, log_t: np.ndarray) -> tuple[np.nd
     return coef, float(np.sqrt(np.mean((x @ coef - log_t) ** 2)))
 
 
-def _design_check(n: np.ndarray, d: np.ndarray, used: np.ndarray, total: int) -> None:
-    if used.sum() < MIN_POINTS or len(np.unique(n[used])) < 2 or len(np.unique(d[used])) < 2:
-        raise InputError(
-            f"transfer: {int(used.sum())} of {total} fine-tuned run(s) have a finite, positive D_T over "
-            f"{len(np.unique(n[used]))} size(s) and {len(np.unique(d[used]))} D_F value(s); eq. 1.1 needs "
-            f">= {MIN_POINTS} such runs, >= 2 sizes and >= 2 values of D_F"
-        )
+def _design_problem(n: np.ndarray, d: np.ndarray, used: np.ndarray, total: int) -> str | None:
+    """Why eq. 1.1 cannot be fitted to the usable runs (None when it can)."""
+    if used.sum() >= MIN_POINTS and len(np.unique(n[used])) >= 2 and len(np.unique(d[used])) >= 2:
+        return None
+    return (
+        f"eq. 1.1 not fitted: {int(used.sum())} of {total} fine-tuned run(s) have a finite, positive D_T over "
+        f"{len(np.unique(n[used]))} size(s) and {len(np.unique(d[used]))} D_F value(s); it needs "
+        f">= {MIN_POINTS} such runs, >= 2 sizes and >= 2 values of D_F"
+    )
 
 
 def fit_transfer(
@@ -157,31 +164,43 @@ def fit_transfer(
     d_e = law.data_for_loss_of(law.theta(), n, loss)[0]
     d_t = d_e - d_f
     used = np.isfinite(d_t) & (d_t > 0)
-    _design_check(n, d_f, used, len(tuned))
-    point = _ols(np.log(d_f[used]), np.log(n[used]), np.log(d_t[used]))
-    if point is None:  # the design check makes this unreachable; keep the failure explicit
-        raise InputError("transfer: the fine-tuned runs cannot separate D_F from N")
-    coef, rms = point
-    draws = _bootstrap(law, n, d_f, loss, seed)
-    ok = np.all(np.isfinite(draws), axis=1)
-    lo, hi = percentile_interval(draws[ok], level) if ok.sum() >= 2 else (np.full(3, np.nan),) * 2
-    params = {"k": float(np.exp(coef[0])), "alpha": float(coef[1]), "beta": float(coef[2])}
-    ci = {"k": (float(np.exp(lo[0])), float(np.exp(hi[0])))}
-    ci.update({name: (float(lo[i]), float(hi[i])) for i, name in ((1, "alpha"), (2, "beta"))})
     with np.errstate(invalid="ignore"):  # ∞/∞ where no D reaches the loss: NaN, not fitted
         rows = tuned.assign(D_F=d_f, D_E=d_e, D_T=d_t, fraction=d_t / d_e, used=used)
     rows["beyond_data"] = d_e > scratch["D"].max()
+    rows = rows.drop(columns=["D"])
+    problem = _design_problem(n, d_f, used, len(tuned))
+    nan = float("nan")
+    params, ci, rms, draws = dict.fromkeys(PARAMS, nan), dict.fromkeys(PARAMS, (nan, nan)), nan, np.empty((0, 3))
+    point = None if problem else _ols(np.log(d_f[used]), np.log(n[used]), np.log(d_t[used]))
+    if problem is None and point is None:
+        problem = "eq. 1.1 not fitted: the fitted runs' D_F and N are collinear, so α and β cannot be told apart"
+    if point is not None:
+        coef, rms = point
+        params = {"k": float(np.exp(coef[0])), "alpha": float(coef[1]), "beta": float(coef[2])}
+        draws = _bootstrap(law, n, d_f, loss, seed)
+        ci = _intervals(draws, level)
     return TransferFit(
         params=params,
         ci=ci,
-        rows=rows.drop(columns=["D"]),
+        rows=rows,
         scratch=law,
         rms_log=rms,
         n_draws=len(draws),
-        n_failed=int((~ok).sum()),
+        n_failed=int((~np.all(np.isfinite(draws), axis=1)).sum()),
         level=level,
-        warnings=_warnings(rows, law),
+        warnings=((problem,) if problem else ()) + _warnings(rows, law) + _length_limited(scratch),
     )
+
+
+def _intervals(draws: np.ndarray, level: float) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of k, α, β from draws of (log k, α, β); NaN with fewer than 2 usable."""
+    ok = draws[np.all(np.isfinite(draws), axis=1)]
+    if len(ok) < 2:
+        return dict.fromkeys(PARAMS, (float("nan"), float("nan")))
+    lo, hi = percentile_interval(ok, level)
+    out = {"k": (float(np.exp(lo[0])), float(np.exp(hi[0])))}
+    out.update({name: (float(lo[i]), float(hi[i])) for i, name in ((1, "alpha"), (2, "beta"))})
+    return out
 
 
 def _bootstrap(law: FitResult, n: np.ndarray, d_f: np.ndarray, loss: np.ndarray, seed: int) -> np.ndarray:
@@ -200,6 +219,22 @@ def _bootstrap(law: FitResult, n: np.ndarray, d_f: np.ndarray, loss: np.ndarray,
         if got is not None:
             out[b] = got[0]
     return out
+
+
+def _length_limited(scratch: pd.DataFrame) -> tuple[str, ...]:
+    """A warning when most from-scratch runs reach their lowest loss at their last evaluation: no
+    early-stopping minimum, so their loss may be limited by training length rather than by data, and
+    D_E would then count optimisation steps as well as data (columns from `transfer_tables`)."""
+    if not {"tokens_at_min", "trained"} <= set(scratch.columns):
+        return ()
+    at_end = int((scratch["tokens_at_min"] >= scratch["trained"]).sum())
+    if at_end * 2 <= len(scratch):
+        return ()
+    return (
+        f"{at_end} of {len(scratch)} from-scratch runs reach their lowest loss at their last evaluation "
+        "(no early-stopping minimum): they may be limited by training length, not by data, and D_E then "
+        "measures steps as well as data; train them longer",
+    )
 
 
 def _warnings(rows: pd.DataFrame, law: FitResult) -> tuple[str, ...]:

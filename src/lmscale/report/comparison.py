@@ -4,8 +4,6 @@ report (lmscale.report.html: inline CSS, the figure as a PNG, its data as a CSV 
 
 from __future__ import annotations
 
-import base64
-import datetime as _dt
 from html import escape
 from typing import Any
 
@@ -14,7 +12,7 @@ import pandas as pd
 from lmscale.plan.multiplier import Comparison
 from lmscale.report.analysis import MAX_HEADLINE_DECADES
 from lmscale.report.figures import FigureSpec, loglog_axes
-from lmscale.report.html import CSS, csv_uri, render_png
+from lmscale.report.html import figure_page, render_png
 from lmscale.report.style import new_figure
 
 COLORS = ("#1f77b4", "#d62728")  # A, B
@@ -82,25 +80,12 @@ def comparison_html(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.Data
         _row(f"exponent of {c.b}", c.exponent_b, ".4f"),
         _row("exponent gap (A − B)", c.exponent_gap, "+.4f"),
     ]
-    b64 = base64.b64encode(fig.png).decode("ascii")
-    title = f"{c.b} against {c.a}"
-    return "".join(
-        [
-            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-            f"<header><h1>{escape(title)}</h1><p class=\"meta\">generated "
-            f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by lmscale compare</p></header>",
-            '<section class="summary"><h2>Summary</h2>',
-            f"<p>{escape(fig.spec.caption)} The exponents {escape(shared)}. "
-            f"Is k pinned down? {escape(spread_words(c.multiplier_decades))}.</p>",
-            "<table><tr><th class=\"l\">quantity</th><th>value</th><th>95% interval</th></tr>",
-            *rows,
-            "</table></section>",
-            f'<section id="comparison"><h2>{escape(fig.spec.title)}</h2><figure>',
-            f'<img src="data:image/png;base64,{b64}" width="{fig.width}" height="{fig.height}" alt="{escape(fig.spec.title)}">',
-            f'<figcaption>{escape(fig.spec.caption)}<a class="csv" download="comparison.csv" '
-            f'href="{csv_uri(fig.spec.data)}">data (CSV)</a></figcaption></figure></section>',
-            "</body></html>",
-        ]
+    summary = (
+        f"<p>{escape(fig.spec.caption)} The exponents {escape(shared)}. "
+        f"Is k pinned down? {escape(spread_words(c.multiplier_decades))}.</p>"
+        '<table><tr><th class="l">quantity</th><th>value</th><th>95% interval</th></tr>'
+        + "".join(rows)
+        + "</table>"
     )
+    return figure_page(f"{c.b} against {c.a}", "lmscale compare", summary, fig)
 

@@ -56,6 +56,27 @@ def csv_uri(df: pd.DataFrame) -> str:
     return "data:text/csv;base64," + base64.b64encode(df.to_csv(index=False).encode()).decode("ascii")
 
 
+def figure_page(title: str, command: str, summary_html: str, fig: RenderedFigure) -> str:
+    """A self-contained page of one figure under a summary (the pages of `compare --html` and
+    `fit-transfer --html`): inline CSS, the PNG inline, its data as a CSV data: URI."""
+    b64 = base64.b64encode(fig.png).decode("ascii")
+    s = fig.spec
+    return "".join(
+        [
+            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
+            f'<header><h1>{escape(title)}</h1><p class="meta">generated '
+            f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by {escape(command)}</p></header>",
+            f'<section class="summary"><h2>Summary</h2>{summary_html}</section>',
+            f'<section id="{s.key}"><h2>{escape(s.title)}</h2><figure>',
+            f'<img src="data:image/png;base64,{b64}" width="{fig.width}" height="{fig.height}" alt="{escape(s.title)}">',
+            f'<figcaption>{escape(s.caption)}<a class="csv" download="{s.key}.csv" '
+            f'href="{csv_uri(s.data)}">data (CSV)</a></figcaption></figure></section>',
+            "</body></html>",
+        ]
+    )
+
+
 def _table(df: pd.DataFrame, left: tuple[str, ...] = ()) -> str:
     head = "".join(f'<th class="{"l" if c in left else ""}">{escape(str(c))}</th>' for c in df.columns)
     rows = []
