@@ -254,6 +254,7 @@ def _warnings(rows: pd.DataFrame, law: FitResult) -> tuple[str, ...]:
             f"{beyond} of {int(rows['used'].sum())} fitted run(s) have D_E beyond the largest from-scratch D: "
             "their D_E extrapolates the from-scratch law"
         )
-    if law.unidentified:
-        out.append(f"from-scratch law: {', '.join(law.unidentified)} not identified")
+    unidentified = [name for name in law.unidentified if name in law.form.names]  # not N_opt at 5.76e23
+    if unidentified:
+        out.append(f"from-scratch law: {', '.join(unidentified)} not identified")
     return tuple(out)
