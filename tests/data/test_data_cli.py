@@ -28,7 +28,7 @@ def test_data_list(fresh_home: Path, capsys: pytest.CaptureFixture[str]) -> None
     code, out, _ = _run(["data", "list", "--json"], capsys)
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
-    assert set(rows) == {"english", "python-code", "tiny"}
+    assert set(rows) == {"english", "french", "python-code", "tiny"}
     assert rows["tiny"]["installed"] and not rows["tiny"]["prepared"] and rows["tiny"]["bytes"] is None
     _run(["data", "prepare", "tiny", "--tokenizer", "byte", "--json"], capsys)
     code, out, _ = _run(["data", "list", "--json"], capsys)

@@ -99,6 +99,18 @@ def test_python_code_is_stdlib_without_tests(fresh_home: Path) -> None:
     )
 
 
+def test_french_corpus_comes_from_the_pinned_wikipedia_package(fresh_home: Path) -> None:
+    corpus = load_corpus("french")
+    m = corpus.manifest
+    wiki_file = package_file(RECIPES["french"].parts[0].package, "data/summaries_fr-fr.json", "test")
+    extracts = [v["extract"].strip() for v in json.loads(wiki_file.read_text()).values()]
+    assert m["documents"] == len(corpus.documents) == sum(1 for e in extracts if e)
+    assert m["bytes"] >= 3_500_000
+    text = "\n".join(corpus.documents)
+    assert " est " in text and "é" in text  # French prose, accents kept (two bytes each in UTF-8)
+    assert not set(corpus.documents) & set(load_corpus("english").documents)
+
+
 @pytest.mark.slow
 def test_english_corpus(fresh_home: Path) -> None:
     corpus = load_corpus("english")

@@ -73,7 +73,7 @@ def list_corpora(json_out: JsonOpt = False) -> None:
 
 @data_app.command("prepare")
 def prepare(
-    name: Annotated[str, typer.Argument(help="Built-in corpus (english, python-code, tiny) or a path.")],
+    name: Annotated[str, typer.Argument(help="Built-in corpus (english, french, python-code, tiny) or a path.")],
     tokenizer: Annotated[str, typer.Option(help="byte, gpt2 or bpe-<vocab>.")] = "bpe-4096",
     tokenizer_corpus: Annotated[
         list[str] | None,

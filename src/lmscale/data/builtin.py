@@ -7,6 +7,7 @@ change invalidates the folder; it is rebuilt atomically (temp folder, then renam
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sysconfig
@@ -96,6 +97,18 @@ RECIPES: dict[str, Recipe] = {
                     sources.SHAKESPEARE.licence,
                     sources.shakespeare_documents,
                     sources.SHAKESPEARE,
+                ),
+            ),
+        ),
+        Recipe(
+            "french",
+            "French prose: Wikipedia lead sections (~3.7 MB), from the same package as english's",
+            (
+                Part(
+                    "wikipedia-summaries-fr",
+                    sources.WIKI.licence,
+                    functools.partial(sources.wikipedia_documents, "fr-fr", "french"),
+                    sources.WIKI,
                 ),
             ),
         ),

@@ -77,7 +77,7 @@ def nonempty(documents: list[str], where: str) -> list[str]:
 
 
 def load_corpus(spec: str, text_field: str = "text", bin_dtype: str | None = None) -> Corpus:
-    """A built-in name (english, python-code, tiny) or a path: text file, folder, .jsonl, .bin."""
+    """A built-in name (english, french, python-code, tiny) or a path: text file, folder, .jsonl, .bin."""
     from lmscale.data.builtin import RECIPES, load_builtin
     from lmscale.data.userfiles import read_user_corpus
 

@@ -80,9 +80,10 @@ def package_files(pkg: Package, pattern: str, purpose: str) -> list[Path]:
 # --- Wikipedia lead sections -------------------------------------------------------------------
 
 
-def wikipedia_documents() -> list[str]:
-    """One document per article summary (the 'extract' field), in the file's order."""
-    path = package_file(WIKI, "data/summaries_en-us.json", "corpus 'english'")
+def wikipedia_documents(language: str = "en-us", corpus: str = "english") -> list[str]:
+    """One document per article summary (the 'extract' field), in the file's order. The package
+    ships summaries in several languages (`data/summaries_<language>.json`: en-us, fr-fr, es-es)."""
+    path = package_file(WIKI, f"data/summaries_{language}.json", f"corpus {corpus!r}")
     data = json.loads(path.read_text(encoding="utf-8"))
     docs = [str(v.get("extract", "")).strip() for v in data.values() if isinstance(v, dict)]
     return [d for d in docs if d]
