@@ -137,3 +137,6 @@ def test_page_says_when_nothing_was_fitted() -> None:
     fit = fit_transfer(scratch, tuned[tuned["N"] == 1e4], bootstrap=0)
     page = transfer_html("study-x", fit, scratch)
     assert "Eq. 1.1 is not fitted: 4 of 4 fine-tuned runs" in page and "eq. 1.1 not fitted" in page
+    tuned.loc[:, "loss"] = 0.5  # below every from-scratch loss: no D_E, nothing for the right panel
+    nothing = fit_transfer(scratch, tuned, bootstrap=0)
+    assert not nothing.rows["used"].any() and "0 of 16" in transfer_html("study-x", nothing, scratch)

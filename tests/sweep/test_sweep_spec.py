@@ -258,5 +258,10 @@ def test_transfer_preset_plans_each_pretraining_run_once_and_first() -> None:
     assert {(r.spec.corpus, r.D) for r in pre} == {("english", 732 * 4096)}  # whole steps of 32 x 128
     assert all(r.spec.corpus == "python-code" and r.spec.unique_tokens for r in tuned + scratch)
     assert all(r.coords["pretrain_tokens"] == 0 for r in scratch)
+    bpe = load_preset("transfer-english-code").model_copy(deep=True)
+    bpe.train["tokenizer"] = "bpe-512"
+    bpe.model.vocab_size = 512
+    corpora = {r.spec.resolved_tokenizer_corpora for r in expand(bpe)}
+    assert corpora == {("english", "python-code")}  # from scratch, pretrained and fine-tuned: one tokenizer
     with pytest.raises(InputError, match="axes.pretrain_tokens needs train.pretrain_corpus"):
         parse_spec(spec(sizes=[1e4], axes={"tokens": [65536], "pretrain_tokens": [0, 1e5]}))

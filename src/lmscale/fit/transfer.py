@@ -242,8 +242,8 @@ def _warnings(rows: pd.DataFrame, law: FitResult) -> tuple[str, ...]:
     unreached = int(np.isinf(rows["D_E"]).sum())
     if unreached:
         out.append(
-            f"{unreached} fine-tuned run(s) reach a loss the from-scratch law never reaches at their size "
-            "(D_E = ∞): transfer there is more than any amount of target data; not fitted"
+            f"{unreached} fine-tuned run(s) reach a loss the from-scratch law does not reach at their size "
+            "by D = 1e30 tokens (D_E = ∞): more than any amount of target data the law describes; not fitted"
         )
     negative = int((np.isfinite(rows["D_T"]) & (rows["D_T"] <= 0)).sum())
     if negative:

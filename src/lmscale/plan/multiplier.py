@@ -8,8 +8,8 @@ paired with draw i of B: the two bootstraps are independent, so any pairing is a
   to reach the same loss (k > 1: A is the better recipe; Kaplan et al. 2020 and Hoffmann et al. 2022
   compare setups this way, as an "effective compute" ratio);
 - the loss gap at matched compute, L_B(C) − L_A(C);
-- the exponent gap α_A − α_B: when its interval holds 0 the exponents may be shared, and k is then
-  about the same at every loss; otherwise k changes with scale and a multiplier measured at small
+- the exponent gap α_A − α_B: when its interval holds 0 the exponents may be shared, and a drift of
+  k with scale is not established; otherwise k changes with scale and a multiplier measured at small
   compute does not carry to large.
 
 Pure decision logic over two fitted Laws, as the rest of `plan/`.

@@ -70,7 +70,7 @@ def _row(label: str, e: Any, fmt: str) -> str:
 def comparison_html(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None]) -> str:
     """The whole page."""
     fig = render_png(comparison_figure(c, envelopes))
-    shared = {True: "may be shared: the gap's interval holds 0, so k is about the same at every loss",
+    shared = {True: "may be shared: the gap's interval holds 0, so a drift of k with scale is not established",
               False: "differ: k changes with scale, and a multiplier measured here does not carry to larger compute",
               None: "not tested (no bootstrap draws)"}[c.shared_exponent]
     rows = [

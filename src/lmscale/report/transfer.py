@@ -42,7 +42,10 @@ def transfer_figure(fit: TransferFit, scratch: pd.DataFrame, published: dict | N
         right.legend(fontsize=8)
     loglog_axes(left, "distinct target tokens D (D_F for fine-tuned runs)", "early-stopped target loss (nats/token)")
     left.set_title("from scratch (dots, law) and fine-tuned (squares)", fontsize=10)
-    loglog_axes(right, "fine-tuning tokens D_F", "effective data transferred D_T (tokens)")
+    if rows["used"].any() or published:  # else nothing to draw on log axes
+        loglog_axes(right, "fine-tuning tokens D_F", "effective data transferred D_T (tokens)")
+    else:
+        right.text(0.5, 0.5, "no run has a finite, positive D_T", ha="center", va="center", transform=right.transAxes)
     right.set_title("D_T = k·D_F^α·N^β", fontsize=10)
     colors.colorbar(fig, [left, right])
     p, ci = fit.params, fit.ci

@@ -302,8 +302,9 @@ def _drive(plan: _Plan, store: Store, exe: Any = None, **options: Any) -> SweepS
         if not todo:
             return summary
         if len(plan.sweeps) > 1:  # several sweeps: longest runs first, none left running alone at the end
-            rank = branch_rank(todo)  # but a trunk's branches shortest first, so each reuses the last
-            todo.sort(key=lambda r: (rank[r.id], -r.flops_exact))
+            rank = branch_rank(todo)  # but a trunk's branches shortest first, so each reuses the last,
+            first = {r.id: 0 if r.coords.get("pretrain") else 1 for r in todo}  # and pretraining first
+            todo.sort(key=lambda r: (first[r.id], rank[r.id], -r.flops_exact))
         return _execute(plan, store, exe, todo, summary, options)
 
 

@@ -140,6 +140,10 @@ def _make(
 ) -> RunSpec:
     fields = {**base, **kw, "shape": shape}
     if kw.get("pretrain_tokens") == 0:  # the from-scratch point of a transfer study
+        if not fields.get("tokenizer_corpora") and str(fields.get("tokenizer", "")).startswith("bpe"):
+            # the tokenizer of its fine-tuned neighbours (trained on both corpora): one token unit
+            evals = fields.get("eval_sets") or ()
+            fields["tokenizer_corpora"] = sorted({fields["corpus"], *evals, fields["pretrain_corpus"]})
         fields["pretrain_tokens"] = fields["pretrain_corpus"] = None
     batch = fields.get("batch_size", RunSpec.__dataclass_fields__["batch_size"].default)
     ctx = fields.get("n_ctx") or shape.n_ctx

@@ -22,6 +22,7 @@ the model, optimizer, RNG and bookkeeping state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -34,6 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lmscale.data.atomic import build_lock
 from lmscale.errors import InputError
 from lmscale.paths import home
 from lmscale.train import branch, distributed, transfer
@@ -114,6 +116,21 @@ def run(
     if world.size > 1 and device.type == "cuda":
         device = torch.device("cuda", world.local_rank)
     run_dir = Path(run_dir) if run_dir is not None else home() / "runs" / spec.id
+    # One process trains a folder at a time: a fine-tuning run that trains its missing pretraining
+    # run waits here while a sweep worker trains it, then finds it finished. Under torchrun every
+    # process trains the same folder together, so no lock there.
+    with build_lock(run_dir) if world.size == 1 else contextlib.nullcontext():
+        return _run(spec, run_dir, on_event, data, device, world)
+
+
+def _run(
+    spec: RunSpec,
+    run_dir: Path,
+    on_event: Callable[[Event], None] | None,
+    data: TrainData | None,
+    device: torch.device,
+    world: World,
+) -> RunResult:
     if _owner(run_dir, spec) is not None:
         finished = RunResult.load(run_dir)
         if finished is not None:
@@ -264,10 +281,10 @@ class _Trainer:
                 branch.save_state(self.spec, self.run_dir, self._state(done))
                 self.excluded += time.perf_counter() - t
         result = self._result("diverged" if reason else "completed", reason)
+        if reason is None and self.start_step < self.steps:  # before the result: a finished run's
+            self._save_checkpoint(self.steps)  # checkpoint is final (fine-tuning starts from it)
         if self.world.main:
             result.save(self.run_dir)
-        if reason is None and self.start_step < self.steps:
-            self._save_checkpoint(self.steps)
         self.on_event({"type": "end", "run_id": self.spec.id, "status": result.status, "reason": reason})
         return result
 

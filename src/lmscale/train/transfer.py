@@ -2,9 +2,9 @@
 
 A run with `pretrain_corpus` set starts from the final weights of `spec.pretrain()`, an ordinary run
 kept in its own folder beside this one (named by its id, as any run's). The first fine-tuning run
-that needs it trains it there, under a lock, so that fine-tuning runs of one model started together
-wait for one pretraining instead of each training its own; a sweep that lists the pretraining run
-finds it finished. Only the weights carry over: the optimizer, the schedule and the data order are
+that needs it trains it there; `lmscale.train.run` locks a run's folder, so fine-tuning runs of one
+model started together, or a sweep worker training the pretraining run itself, wait for one
+pretraining instead of each training its own. Only the weights carry over: the optimizer, the schedule and the data order are
 the fine-tuning run's own.
 """
 
@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lmscale.data.atomic import build_lock
 from lmscale.errors import InputError
 from lmscale.train.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from lmscale.train.result import RunResult
@@ -33,10 +32,9 @@ def pretrained_weights(
     `train(pretrain_spec, its_dir)`) when it has not finished. InputError when it diverged."""
     pre = spec.pretrain()
     folder = pretrain_dir(run_dir, spec)
-    with build_lock(folder):
-        result = RunResult.load(folder)
-        if result is None:
-            result = train(pre, folder)
+    result = RunResult.load(folder)
+    if result is None:  # run() takes the folder's lock: a worker training it meanwhile is waited for
+        result = train(pre, folder)
     if result.status != "completed":
         raise InputError(
             f"pretraining run {pre.id} ({spec.pretrain_corpus}, {spec.pretrain_tokens} tokens) {result.status}"
