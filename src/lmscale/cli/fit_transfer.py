@@ -24,9 +24,8 @@ def study_transfer(study: str, store: Path | None, form: str, bootstrap: int, se
     from lmscale.fit.transfer import fit_transfer, transfer_tables
     from lmscale.store.tables import load_study
 
-    st = load_study(study, store)
-    finals = st.finals[st.finals["run"].isin(set(st.runs.loc[st.runs["status"] == "completed", "id"]))]
-    scratch, tuned = transfer_tables(finals, st.curves, where=f"--study {study}")
+    st = load_study(study, store)  # its final points are the completed runs only
+    scratch, tuned = transfer_tables(st.finals, st.curves, where=f"--study {study}")
     return fit_transfer(scratch, tuned, form=form, bootstrap=bootstrap, seed=seed), scratch
 
 

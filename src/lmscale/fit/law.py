@@ -12,7 +12,7 @@ estimate (S = 1) or the draws; planners use them to run one code path for both.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,22 @@ C_CONVENTIONS = ("6ND", "exact", "unknown")
 # Bracket of the compute-for-a-loss search, in FLOPs: far beyond any training run either way.
 C_SEARCH = (1e3, 1e45)
 D_SEARCH = (1.0, 1e30)  # tokens: where data_for_loss_of looks
+
+
+def _log_bisect(
+    loss: Callable[[Array], Array], target: Array | float, bracket: tuple[float, float], shape: tuple[int, ...]
+) -> tuple[Array, Array]:
+    """Where a loss that falls monotonically in x reaches ``target``, by bisection in log x over
+    ``bracket``, elementwise over ``shape``: (x, reached), reached False where even the bracket's top
+    falls short (x is then the top)."""
+    lo = np.full(shape, np.log(bracket[0]))
+    hi = np.full(shape, np.log(bracket[1]))
+    reach = loss(np.exp(hi)) <= target
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        above = loss(np.exp(mid)) > target
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    return np.exp(hi), reach
 
 
 @dataclass(frozen=True)
@@ -272,14 +288,11 @@ class Law:
         The optimal loss falls monotonically with C, so bisection in log C brackets it; a row whose
         floor is at or above the target, or that needs more than 1e45 FLOPs, gets +inf.
         """
-        lo = np.full(len(theta), np.log(C_SEARCH[0]))
-        hi = np.full(len(theta), np.log(C_SEARCH[1]))
-        reach = self.optimal_loss_of(theta, np.exp(hi)[:, None])[:, 0] <= target
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            above = self.optimal_loss_of(theta, np.exp(mid)[:, None])[:, 0] > target
-            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        return np.where(reach & (self.floor_of(theta) < target), np.exp(hi), np.inf)
+        def loss(c: Array) -> Array:
+            return self.optimal_loss_of(theta, c[:, None])[:, 0]
+
+        found, reach = _log_bisect(loss, target, C_SEARCH, (len(theta),))
+        return np.where(reach & (self.floor_of(theta) < target), found, np.inf)
 
     def data_for_loss_of(self, theta: Array, n: Array | float, target: Array | float) -> Array:
         """Tokens D at which L(N, D) reaches ``target`` at model size N, for each row of θ (S,) and
@@ -287,7 +300,7 @@ class Law:
         is below what N reaches on unlimited data). Transfer's effective data (Hernandez et al.
         2021, §1.1) is this inversion of the from-scratch law.
 
-        L falls monotonically with D, so bisection in log D brackets it, as in compute_for_loss_of.
+        L falls monotonically with D, so bisection in log D brackets it (`_log_bisect`).
         """
         if set(self.form.variables) != {"N", "D"}:
             raise InputError(f"law {self.label} (form {self.form_name}) is not a law of N and D alone")
@@ -295,14 +308,8 @@ class Law:
         goal = np.atleast_1d(np.asarray(target, dtype=float))
         goal = goal if goal.ndim == 2 else goal[None, :]
         shape = (len(theta), np.broadcast_shapes(n.shape, goal.shape)[1])
-        lo = np.full(shape, np.log(D_SEARCH[0]))
-        hi = np.full(shape, np.log(D_SEARCH[1]))
-        reach = self.evaluate(theta, N=n, D=np.exp(hi)) <= goal
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            above = self.evaluate(theta, N=n, D=np.exp(mid)) > goal
-            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        return np.where(reach, np.exp(hi), np.inf)
+        found, reach = _log_bisect(lambda d: self.evaluate(theta, N=n, D=d), goal, D_SEARCH, shape)
+        return np.where(reach, found, np.inf)
 
     # ---- serialisation -----------------------------------------------------------------------------
     def to_dict(self, include_draws: bool = True) -> dict[str, Any]:

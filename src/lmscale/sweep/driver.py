@@ -303,8 +303,7 @@ def _drive(plan: _Plan, store: Store, exe: Any = None, **options: Any) -> SweepS
             return summary
         if len(plan.sweeps) > 1:  # several sweeps: longest runs first, none left running alone at the end
             rank = branch_rank(todo)  # but a trunk's branches shortest first, so each reuses the last,
-            first = {r.id: 0 if r.coords.get("pretrain") else 1 for r in todo}  # and pretraining first
-            todo.sort(key=lambda r: (first[r.id], rank[r.id], -r.flops_exact))
+            todo.sort(key=lambda r: (not r.pretraining, rank[r.id], -r.flops_exact))  # pretraining first
         return _execute(plan, store, exe, todo, summary, options)
 
 

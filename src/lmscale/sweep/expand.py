@@ -73,6 +73,11 @@ class PlannedRun:
     def steps(self) -> int:
         return self.spec.steps
 
+    @property
+    def pretraining(self) -> bool:
+        """A transfer study's pretraining run, which its fine-tuning runs start from: queued first."""
+        return bool(self.coords.get("pretrain"))
+
 
 def _vocab(spec: SweepSpec, source: str) -> int:
     if spec.model.vocab_size is not None:
@@ -272,13 +277,12 @@ def expand(spec: SweepSpec, source: str = "spec") -> list[PlannedRun]:
 def _queue(runs: list[PlannedRun], branches: bool) -> list[PlannedRun]:
     """Pretraining runs first, then small and cheap runs; with branches, each trunk's in order of
     length, trunks interleaved, and every run's own steps (a shared trunk counted once)."""
-    first = {r.id: 0 if r.coords.get("pretrain") else 1 for r in runs}
     if not branches:
-        return sorted(runs, key=lambda r: (first[r.id], r.flops_exact, r.N, r.id))
+        return sorted(runs, key=lambda r: (not r.pretraining, r.flops_exact, r.N, r.id))
     own = own_steps(r.spec for r in runs)
     planned = [dataclasses.replace(r, own_steps=own[r.id]) for r in runs]
     rank = branch_rank(planned)
-    return sorted(planned, key=lambda r: (first[r.id], rank[r.id], r.flops_exact, r.N, r.id))
+    return sorted(planned, key=lambda r: (not r.pretraining, rank[r.id], r.flops_exact, r.N, r.id))
 
 
 def branch_rank(runs: list[PlannedRun]) -> dict[str, int]:
