@@ -12,7 +12,10 @@ One sub-command per question:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import pandas as pd
@@ -156,6 +159,39 @@ def _hardware(gpu: str | None, count: int, mfu: float, price: float | None, pue:
     return hardware(gpu, count, mfu=mfu, price=price, pue=pue, grid=grid, power_w=power_w)
 
 
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+
+
+# The accelerator options, in _hardware's order; commands taking `hw` get them via with_hardware.
+HARDWARE_OPTIONS = [
+    _option("gpu", GpuOpt, None),
+    _option("count", CountOpt, 1),
+    _option("mfu", MfuOpt, DEFAULT_MFU),
+    _option("price", PriceOpt, None),
+    _option("pue", PueOpt, DEFAULT_PUE),
+    _option("grid", GridOpt, DEFAULT_GRID_KG_PER_KWH),
+    _option("power_w", PowerOpt, None),
+]
+
+
+def with_hardware(command: Callable[..., None]) -> Callable[..., None]:
+    """Declare the accelerator options once: typer sees them on the wrapper (after the law and the
+    budget), and the command receives `hw`, the Hardware they describe (None without --gpu)."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "hw"]
+    at = 1 + max(i for i, p in enumerate(own) if p.name in ("law", "flops", "hours"))
+    params = [*own[:at], *HARDWARE_OPTIONS, *own[at:]]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        hw = _hardware(*(kwargs.pop(p.name) for p in HARDWARE_OPTIONS))
+        command(hw=hw, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
 def _budget(flops: float | None, hw: Hardware | None, hours: float | None) -> Budget:
     """The budget as FLOPs or as accelerators × hours: exactly one of the two."""
     if flops is not None and (hw is not None or hours is not None):
@@ -191,17 +227,12 @@ KEYS = ["N_opt", "D_opt", "tokens_per_param", "loss"]
 
 
 @plan_app.command("optimal")
+@with_hardware
 def plan_optimal(
+    hw: Hardware | None,
     law: LawOpt = DEFAULT_LAW,
     flops: FlopsOpt = None,
-    gpu: GpuOpt = None,
-    count: CountOpt = 1,
     hours: HoursOpt = None,
-    mfu: MfuOpt = DEFAULT_MFU,
-    price: PriceOpt = None,
-    pue: PueOpt = DEFAULT_PUE,
-    grid: GridOpt = DEFAULT_GRID_KG_PER_KWH,
-    power_w: PowerOpt = None,
     unique_tokens: Annotated[
         float | None, typer.Option("--unique-tokens", help="Unique tokens available: plan with repeats.")
     ] = None,
@@ -219,7 +250,6 @@ def plan_optimal(
     its own.
     """
     the_law = _law(law)
-    hw = _hardware(gpu, count, mfu, price, pue, grid, power_w)
     budget = _budget(flops, hw, hours)
     if unique_tokens is None:
         res = optimal(the_law, budget)
@@ -249,21 +279,15 @@ def _shape(law: Law, n: float, aspect_ratio: float) -> dict[str, Any]:
 
 
 @plan_app.command("target")
+@with_hardware
 def plan_target(
+    hw: Hardware | None,
     target_loss: Annotated[float, typer.Argument(help="The loss (nats/token) to reach.")],
     law: LawOpt = DEFAULT_LAW,
-    gpu: GpuOpt = None,
-    count: CountOpt = 1,
-    mfu: MfuOpt = DEFAULT_MFU,
-    price: PriceOpt = None,
-    pue: PueOpt = DEFAULT_PUE,
-    grid: GridOpt = DEFAULT_GRID_KG_PER_KWH,
-    power_w: PowerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The compute (and, with --gpu, time and money) at which the compute-optimal loss reaches a target."""
     the_law = _law(law)
-    hw = _hardware(gpu, count, mfu, price, pue, grid, power_w)
     res = compute_for_loss(the_law, target_loss, hardware=hw)
     out = {"mode": "target-loss", **res.to_dict()}
     _emit(out, f"compute to reach loss {target_loss:g} ({the_law.label})", ["flops", *KEYS], json_out)
