@@ -91,8 +91,8 @@ def test_shape_penalties_reach_the_stated_verdicts() -> None:
     res = analyse_shape(ctx)
     verdicts = {f.key: f.verdict for f in res.findings}
     assert verdicts["Aspect ratio"] == "not reproduced"  # aspect 96 is 10% worse
-    assert verdicts["Number of heads"] == "partly"  # 4.5%: within 6%
-    assert verdicts["Feed-forward ratio"] == "partly"  # only the single worst shape is off
+    assert verdicts["Number of heads"] == "not reproduced"  # 4.5%: above the 3% band
+    assert verdicts["Feed-forward ratio"] == "not reproduced"  # one shape 20% off
     heads = res.tables["shape_heads"].set_index("n_head")
     assert heads.loc[12, "increase_pct"] == pytest.approx(4.5, abs=0.01)
     assert all(f.why for f in res.findings if f.verdict != "reproduced")
@@ -160,13 +160,13 @@ def test_transfer_parallel_line_is_reproduced() -> None:
     assert res.numbers["curves"]["r2_under_finals_line"] > 0.9
 
 
-def test_transfer_steeper_slope_is_partly_and_noise_is_not() -> None:
+def test_transfer_steeper_slope_is_not_reproduced_and_noise_inconclusive() -> None:
     res = analyse_transfer(FakeContext({"kaplan-cpu": transfer_input(1.6, -0.5, 0.003)}))
     lin = res.findings[0]
-    assert lin.verdict == "partly" and "slope" in lin.why
+    assert lin.verdict == "not reproduced" and "slope" in lin.why  # b's interval lies above [0.8, 1.2]
     assert res.numbers["finals"]["b"] == pytest.approx(1.6, abs=0.05)
     res = analyse_transfer(FakeContext({"kaplan-cpu": transfer_input(0.0, 3.0, 0.3, scramble=True)}))
-    assert res.findings[0].verdict == "not reproduced"
+    assert res.findings[0].verdict == "inconclusive"  # b's interval is wider than 0.8
 
 
 def test_transfer_without_code_evals_is_an_input_error() -> None:

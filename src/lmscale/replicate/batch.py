@@ -37,7 +37,7 @@ from lmscale.fit.intervals import percentile_interval
 from lmscale.fit.loglog import fit_loglog
 from lmscale.replicate.common import BYTES_PER_BPE, ci_text, new_figure, param_ci, pct, sci
 from lmscale.replicate.context import Context
-from lmscale.replicate.result import Finding, StudyResult
+from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.analysis import attempt
 from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span
 
@@ -50,24 +50,13 @@ K_B_STAR, K_ALPHA_B = _BCRIT.B_star, _BCRIT.alpha_B  # eq. 5.3, BPE tokens: 2e8,
 K_ALPHA_S, K_S_C = _NS.params["alpha_S"], _NS.params["S_c"]  # Table 3 / eq. 1.6: 0.76, 2.1e3
 K_ALPHA_N_NS, K_N_C_NS = _NS.params["alpha_N"], _NS.params["N_c"]  # Table 3: 0.077, 6.5e13
 
-# ---- Pre-stated criteria -------------------------------------------------------------------------
+# ---- How the statistics are measured (their bands are in criteria.toml) ---------------------------
 N_TARGETS = 8
 MIN_BATCHES = 3  # a target needs 3 batch sizes for eq. 5.1 to be tested (2 fit it exactly)
 # Targets go down to the best loss that this many runs reach: requiring every run (the largest batch
 # gets only ~120 steps) would leave a few % of loss, too narrow to measure how B_crit moves with L.
 MIN_REACH = 4
 TRADEOFF_RMS_MAX = 0.10  # eq. 5.1 holds at a target: rms relative residual of S = S_min + E_min/B ≤ 10%
-TRADEOFF_SHARE = 0.75  # ... at ≥ 75% of the targets (partly: ≥ 50%)
-# α_B band: a factor of 2 around 0.21. Our single size and ~0.3 decades of loss constrain 1/α_B
-# weakly, and the per-byte loss changes the scale but not the exponent only if entropy scales alike.
-ALPHA_B_BAND = (K_ALPHA_B / 2, K_ALPHA_B * 2)
-ALPHA_B_CI_SPAN_MAX = 3.0  # a CI wider than a factor 3 (high/low) does not pin the exponent down
-# B_simple vs B_crit: within a factor 5. McCandlish et al. 2018 find B_simple predicts B_crit up to a
-# small factor (their Fig. 7; Kaplan Fig. 10 overlays both); 5 allows for the EMA estimator's bias.
-NOISE_FACTOR = 5.0
-NOISE_RHO_MAX = -0.5  # B_simple rises as the loss falls: Spearman ρ(target loss, B_simple) ≤ −0.5
-R2_MIN = 0.95  # L(N, S_min) explains the curve points: R² of log loss
-ALPHA_S_BAND = (K_ALPHA_S / 2, K_ALPHA_S * 2)  # a factor of 2 around 0.76
 
 
 #: Kaplan's eq. 5.3 in our units (bytes, nats/byte) under the crude 4.2 bytes/BPE-token mapping:
@@ -228,33 +217,23 @@ def finding_tradeoff(sweep: BatchSweepResult) -> tuple[Finding, dict]:
         np.isfinite(tested["B_crit"]) & (tested["B_crit"] > 0) & (tested["rms_rel"] <= TRADEOFF_RMS_MAX)
     ]
     share = len(good) / len(tested) if len(tested) else 0.0
-    verdict = "reproduced" if share >= TRADEOFF_SHARE else ("partly" if share >= 0.5 else "not reproduced")
     per = "; ".join(
         f"L={r.loss:.3g}: S_min {r.S_min:.3g}, E_min {r.E_min:.3g}, rms {pct(r.rms_rel)}"
         for r in tested.itertuples()
     )
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"eq. 5.1 fits within {pct(TRADEOFF_RMS_MAX, 0)} at {len(good)}/{len(tested)} targets. One constant "
-            "LR for all batch sizes (no per-batch tuning as in McCandlish et al.) makes the large-batch runs "
-            "take more steps than the hyperbola allows; evaluation points are log-spaced (24), so crossing "
-            "steps are interpolated."
-        )
-    f = Finding(
-        key="S-E trade-off",
+    f = judged(
+        "batch",
+        "S-E trade-off",
+        share if len(tested) else float("nan"),
         paper=(
             "§5.1 / eq. 5.1: steps and examples to reach a loss trade off as (S/S_min − 1)(E/E_min − 1) = 1 "
             "(McCandlish et al. 2018), Figure 11"
         ),
-        ours=f"{len(tested)} targets with ≥ {MIN_BATCHES} batch sizes: {per}",
-        verdict=verdict,
-        criterion=(
-            f"reproduced if at ≥ {pct(TRADEOFF_SHARE, 0)} of targets (with ≥ {MIN_BATCHES} batch sizes) eq. 5.1 "
-            f"fits with rms relative residual ≤ {pct(TRADEOFF_RMS_MAX, 0)} and a finite B_crit; partly at ≥ 50%; "
-            "else not reproduced"
-        ),
-        why=why,
+        ours=f"{len(tested)} targets with ≥ {MIN_BATCHES} batch sizes: {per}; eq. 5.1 fits within "
+        f"{pct(TRADEOFF_RMS_MAX, 0)} at {len(good)} of them",
+        why="one constant LR for all batch sizes (no per-batch tuning as in McCandlish et al.) makes the "
+        "large-batch runs take more steps than the hyperbola allows; evaluation points are log-spaced (24), "
+        "so crossing steps are interpolated.",
         figure="batch_tradeoff",
     )
     return f, {"share_ok": share, "n_tested": len(tested)}
@@ -266,13 +245,6 @@ def finding_bcrit(
     b_star_d, alpha_d = law_draws(targets, boot)
     a_ci, b_ci = ci(alpha_d), ci(b_star_d)
     grows = bool(np.isfinite(law.alpha_B) and law.alpha_B > 0)
-    informative = bool(np.isfinite(a_ci[0]) and a_ci[0] > 0 and a_ci[1] / a_ci[0] <= ALPHA_B_CI_SPAN_MAX)
-    if grows and informative and a_ci[0] <= ALPHA_B_BAND[1] and a_ci[1] >= ALPHA_B_BAND[0]:
-        verdict = "reproduced"
-    elif grows:
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
     t = sweep.table.set_index("loss")
     per = []
     for j, loss in enumerate(targets):
@@ -287,27 +259,22 @@ def finding_bcrit(
         + f". Kaplan's law at L={mid:.3g} nats/byte (4.2 bytes/token) gives {kap_mid:.3g} bytes, "
         f"ours {float(law.predict(mid)):.3g}"
     )
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"α_B differs from {K_ALPHA_B:g} by {pct(law.alpha_B / K_ALPHA_B - 1) if grows else 'sign'}"
-            + ("" if informative else f"; its 95% CI spans a factor {a_ci[1] / a_ci[0]:.3g}")
-            + f" and log B_crit vs log L has R² {law.r2_log:.2f}. One model size, "
-            "a narrow loss range and one constant LR for every batch size: without per-batch LR tuning the "
-            "large batches cannot take the larger steps they allow, so S_min is overestimated and B_crit "
-            "biased low, more so at low loss where B_crit is large; losses are per byte, batches in bytes."
-        )
-    f = Finding(
-        key="B_crit(L)",
+    why = (
+        f"α_B differs from {K_ALPHA_B:g} by {pct(law.alpha_B / K_ALPHA_B - 1) if grows else 'sign'}"
+        + (f"; its 95% CI spans a factor {a_ci[1] / a_ci[0]:.3g}" if a_ci[0] > 0 else "")
+        + f" and log B_crit vs log L has R² {law.r2_log:.2f}. One model size, "
+        "a narrow loss range and one constant LR for every batch size: without per-batch LR tuning the "
+        "large batches cannot take the larger steps they allow, so S_min is overestimated and B_crit "
+        "biased low, more so at low loss where B_crit is large; losses are per byte, batches in bytes."
+    )
+    f = judged(
+        "batch",
+        "B_crit(L)",
+        law.alpha_B,
+        *a_ci,
         paper=f"§5.1 / eq. 5.3: B_crit(L) = B*/L^(1/α_B), B* ≈ {sci(K_B_STAR)} tokens, α_B ≈ {K_ALPHA_B:g} "
         "(Figure 10), independent of N",
         ours=ours,
-        verdict=verdict,
-        criterion=(
-            f"reproduced if B_crit grows as the loss falls (α_B > 0) and the 95% CI of α_B overlaps "
-            f"[{ALPHA_B_BAND[0]:.3g}, {ALPHA_B_BAND[1]:.3g}] (a factor of 2 around {K_ALPHA_B:g}) and spans at most a "
-            f"factor {ALPHA_B_CI_SPAN_MAX:g}; partly if it grows but not so; else not reproduced"
-        ),
         why=why,
         figure="batch_bcrit",
     )
@@ -333,33 +300,20 @@ def finding_noise(noise: pd.DataFrame, sweep: BatchSweepResult) -> tuple[Finding
         raise InputError("no target has both a noise-scale estimate and a finite B_crit")
     ratio = float(np.median(both["B_simple"] / both["B_crit"]))
     rho = float(stats.spearmanr(med.index, med.to_numpy()).statistic) if len(med) > 2 else float("nan")
-    close = 1 / NOISE_FACTOR <= ratio <= NOISE_FACTOR
-    rises = bool(np.isfinite(rho) and rho <= NOISE_RHO_MAX)
-    verdict = "reproduced" if close and rises else ("partly" if close or rises else "not reproduced")
     per = "; ".join(f"L={loss:.3g}: {r.B_simple:.3g} vs {r.B_crit:.3g}" for loss, r in both.iterrows())
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"median B_simple/B_crit = {ratio:.3g}"
-            + ("" if rises else f", and B_simple does not rise as the loss falls (ρ = {rho:.2f})")
-            + ". B_simple assumes a well-conditioned Hessian (McCandlish et al. 2018 §2.2) and is an EMA of "
-            "two-batch estimates; our B_crit is biased low by the untuned constant LR."
-        )
-    f = Finding(
-        key="noise scale",
+    f = judged(
+        "batch",
+        "noise scale",
+        ratio,
         paper=(
             "§5.1 (McCandlish et al. 2018): the gradient noise scale B_simple = tr(Σ)/|G|² tracks B_crit "
             "and grows as the loss falls"
         ),
         ours=f"median over runs of B_simple where each run crosses the target vs B_crit (bytes): {per}; "
         f"median ratio {ratio:.3g}; Spearman ρ(loss, B_simple) = {rho:.2f}",
-        verdict=verdict,
-        criterion=(
-            f"reproduced if the median ratio B_simple/B_crit over targets is within [1/{NOISE_FACTOR:g}, "
-            f"{NOISE_FACTOR:g}] and ρ(target loss, median B_simple) ≤ {NOISE_RHO_MAX}; partly if one holds; "
-            "else not reproduced"
-        ),
-        why=why,
+        why=f"median B_simple/B_crit = {ratio:.3g}. B_simple assumes a well-conditioned Hessian (McCandlish "
+        "et al. 2018 §2.2) and is an EMA of two-batch estimates; our B_crit is biased low by the untuned "
+        "constant LR.",
         figure="batch_bcrit",
     )
     return f, {
@@ -372,19 +326,10 @@ def finding_noise(noise: pd.DataFrame, sweep: BatchSweepResult) -> tuple[Finding
 def finding_ns(res: FitResult, source: str) -> tuple[Finding, dict]:
     a_s, a_n = param_ci(res, "alpha_S"), param_ci(res, "alpha_N")
     s_c, n_c = param_ci(res, "S_c"), param_ci(res, "N_c")
-    ok_fit = res.r2_log >= R2_MIN
-    in_band = np.isfinite(a_s[1]) and a_s[1] <= ALPHA_S_BAND[1] and a_s[2] >= ALPHA_S_BAND[0]
-    verdict = "reproduced" if ok_fit and in_band else ("partly" if ok_fit else "not reproduced")
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"α_S differs from {K_ALPHA_S:g} by {pct(a_s[0] / K_ALPHA_S - 1)}, α_N from {K_ALPHA_N_NS:g} by "
-            f"{pct(a_n[0] / K_ALPHA_N_NS - 1)}. Our curves follow a cosine schedule over only 2.4k steps "
-            "(Kaplan: 2.5e5), so late points mix LR decay with progress; S_min uses a B_crit law measured "
-            "at one size and extrapolated to other losses; sizes 3e2-1e6, byte tokens."
-        )
-    f = Finding(
-        key="L(N,S_min)",
+    f = judged(
+        "batch",
+        "L(N,S_min)",
+        *a_s,
         paper=(
             "§5.2 / eq. 1.6: L(N, S_min) = (N_c/N)^α_N + (S_c/S_min)^α_S fits learning curves after warmup; "
             f"Table 3: α_N = {K_ALPHA_N_NS:g}, α_S = {K_ALPHA_S:g}, N_c = {sci(K_N_C_NS)}, S_c = {sci(K_S_C)}"
@@ -394,12 +339,12 @@ def finding_ns(res: FitResult, source: str) -> tuple[Finding, dict]:
             f"R²(log) = {res.r2_log:.3f} over {res.n_points} curve points (S_min via {source}; CIs resample "
             "curve points, so they ignore within-curve correlation)"
         ),
-        verdict=verdict,
-        criterion=(
-            f"reproduced if R²(log) ≥ {R2_MIN} and the 95% CI of α_S overlaps [{ALPHA_S_BAND[0]:.3g}, "
-            f"{ALPHA_S_BAND[1]:.3g}] (a factor of 2 around {K_ALPHA_S:g}); partly if only the fit holds; else not reproduced"
+        why=(
+            f"α_S differs from {K_ALPHA_S:g} by {pct(a_s[0] / K_ALPHA_S - 1)}, α_N from {K_ALPHA_N_NS:g} by "
+            f"{pct(a_n[0] / K_ALPHA_N_NS - 1)}. Our curves follow a cosine schedule over only 2.4k steps "
+            "(Kaplan: 2.5e5), so late points mix LR decay with progress; S_min uses a B_crit law measured "
+            "at one size and extrapolated to other losses; sizes 3e2-1e6, byte tokens."
         ),
-        why=why,
         figure="batch_lns",
     )
     estimates = {"alpha_S": a_s, "alpha_N": a_n, "S_c": s_c, "N_c": n_c}  # (estimate, low, high) each

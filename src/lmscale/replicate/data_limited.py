@@ -20,7 +20,7 @@ from lmscale.fit.curves import early_stopped
 from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import BYTES_PER_BPE, ci_text, fit_power, new_figure, param_ci, pct, sci
 from lmscale.replicate.context import Context
-from lmscale.replicate.result import Finding, StudyResult
+from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.analysis import attempt
 from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span
 
@@ -35,24 +35,12 @@ K_RATIO = round(K_ALPHA_N / K_ALPHA_D, 2)  # α_N/α_D as eq. 4.4 prints it: 0.7
 K_D2_COEF = 5e3  # eq. 4.4: δL < 2% needs D ≳ 5e3·N^0.74 (BPE tokens)
 PENALTY = 0.02  # the 2% overfitting penalty of eq. 4.4
 
-# ---- Pre-stated criteria -------------------------------------------------------------------------
-R2_MIN = 0.95  # a law "explains" the losses: R² of log loss
-BACKTEST_MAX_ERR = 0.03  # mean |L̂/L − 1| on the held-out largest size
-# α_D band: a factor of 2 around 0.095. Kaplan's own α_D moves from 0.095 (L(D) alone) to 0.103
-# (joint fit), and our tokens are bytes of a different corpus, so only the order of magnitude of the
-# exponent is a fair test.
-ALPHA_D_BAND = (K_ALPHA_D_SINGLE / 2, K_ALPHA_D_SINGLE * 2)
-# α_N/α_D band: 0.74 ± 0.15 (≈ ±20%). Kaplan's separately fitted exponents give 0.076/0.095 = 0.80 and
-# the joint fit 0.74; ±0.15 covers that spread with about as much again for our smaller N range.
-RATIO_BAND = (0.6, 0.9)
-# ... and an interval wider than a factor of 3 (high/low) does not test anything: the data cannot tell.
-RATIO_CI_SPAN_MAX = 3.0
+# ---- How the statistics are measured (their bands are in criteria.toml) ---------------------------
 MONO_TOL = (
     0.01  # "loss decreases with D": no step up by > 1% (2x the ~0.5% noise of a difference of two evals)
 )
 SPEARMAN_MIN = 0.8  # penalties collapse onto one increasing function of N^(α_N/α_D)/D
 CURVE_RISE_MIN = 0.01  # overfitting visible: final held-out loss ≥ 1% above the minimum
-D2_FACTOR = 10.0  # D_2%(N) within 10x of Kaplan's eq. 4.4 (converted to bytes) counts as reproduced
 SATURATED_TOL = 0.01  # a size is N-limited when the two largest caps differ by < 1% in loss
 MIN_RUNS = 8
 
@@ -204,10 +192,6 @@ def fit_data_constrained(runs: pd.DataFrame, table: pd.DataFrame, ctx: Context) 
 # ---------------------------------------------------------------------------------------------------
 
 
-def overlaps(lo: float, hi: float, band: tuple[float, float]) -> bool:
-    return bool(np.isfinite(lo) and np.isfinite(hi) and lo <= band[1] and hi >= band[0])
-
-
 def monotone_in_d(table: pd.DataFrame) -> dict[float, bool]:
     """Per size: the early-stopped loss never rises by more than MONO_TOL as the cap grows."""
     out = {}
@@ -223,13 +207,7 @@ def finding_ld(
     res = fits[n_star]
     a, lo, hi = param_ci(res, "alpha_D")
     dc = param_ci(res, "D_c")
-    falls = a > 0 and monotone_in_d(table)[n_star]
-    if res.r2_log >= R2_MIN and falls and overlaps(lo, hi, ALPHA_D_BAND):
-        verdict = "reproduced"
-    elif res.r2_log >= R2_MIN and falls:
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
+    falls = bool(a > 0 and monotone_in_d(table)[n_star])
     each = "; ".join(
         f"N={n:.3g}: {ci_text(*param_ci(f, 'alpha_D'))} (R² {f.r2_log:.3f})" for n, f in sorted(fits.items())
     )
@@ -244,29 +222,26 @@ def finding_ld(
         f"D_c = {ci_text(*dc)} bytes, R²(log) = {res.r2_log:.3f}. Per size α_D: {each}"
     )
     gains = ", ".join(f"{pct(gain_at_top(table, n))} at N={n:.3g}" for n in sorted(fits))
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"α_D differs from {K_ALPHA_D_SINGLE:g} by {pct(a / K_ALPHA_D_SINGLE - 1)}. Going from a 3e6 to a 5e6 cap lowers "
-            f"the loss by {gains}: above ~1e6 distinct bytes our runs are limited by the model and by the "
-            "5e6 tokens every run trains on (a fixed cosine schedule, not training to convergence as "
-            "Kaplan's early-stopped L(D) assumes), so the pure power law in D, which has no N or training-"
-            "length term, bends over our 1.7 decades of D. Byte tokens of a 13.5M-byte English corpus, "
-            "context 128, LR 0.06·N^-0.25 untuned."
-        )
-    f = Finding(
-        key="L(D)",
+    why = (
+        f"α_D differs from {K_ALPHA_D_SINGLE:g} by {pct(a / K_ALPHA_D_SINGLE - 1)}"
+        + ("" if falls else ", and the loss does not fall with D at every cap")
+        + f". Going from a 3e6 to a 5e6 cap lowers the loss by {gains}: above ~1e6 distinct bytes our runs "
+        "are limited by the model and by the 5e6 tokens every run trains on (a fixed cosine schedule, not "
+        "training to convergence as Kaplan's early-stopped L(D) assumes), so the pure power law in D, which "
+        "has no N or training-length term, bends over our 1.7 decades of D. Byte tokens of a 13.5M-byte "
+        "English corpus, context 128, LR 0.06·N^-0.25 untuned."
+    )
+    f = judged(
+        "data",
+        "L(D)",
+        a,
+        lo,
+        hi,
         paper=(
             "§4 / eq. 1.2: early-stopped loss of large models trained on D tokens follows L(D) = (D_c/D)^α_D, "
             f"α_D ≈ {K_ALPHA_D_SINGLE:g}, D_c ≈ {sci(K_DC_SINGLE)} BPE tokens (Figure 1 right)"
         ),
         ours=ours,
-        verdict=verdict,
-        criterion=(
-            f"reproduced if R²(log) ≥ {R2_MIN}, the loss falls with D, and the 95% CI of α_D overlaps "
-            f"[{ALPHA_D_BAND[0]:.3g}, {ALPHA_D_BAND[1]:.3g}] (a factor of 2 around {K_ALPHA_D_SINGLE:g}); partly if only "
-            "the power law holds; else not reproduced"
-        ),
         why=why,
         figure="data_loss_vs_d",
     )
@@ -289,9 +264,6 @@ def finding_nd(res: FitResult, bt, skipped: dict[str, str]) -> tuple[Finding, di
     an, ad = param_ci(res, "alpha_N"), param_ci(res, "alpha_D")
     nc, dc = param_ci(res, "N_c"), param_ci(res, "D_c")
     bt_err = bt.summary()["mean_abs_rel_error"] if bt is not None else float("nan")
-    ok_fit = res.r2_log >= R2_MIN
-    ok_bt = bt is not None and bt_err <= BACKTEST_MAX_ERR
-    verdict = "reproduced" if ok_fit and ok_bt else ("partly" if ok_fit or ok_bt else "not reproduced")
     bt_text = (
         f"backtest (fit N ≤ {bt.cutoff:.3g}, predict the {len(bt.table)} runs above): mean |error| "
         f"{pct(bt_err)}, max {pct(bt.summary()['max_abs_rel_error'])}"
@@ -302,32 +274,21 @@ def finding_nd(res: FitResult, bt, skipped: dict[str, str]) -> tuple[Finding, di
         f"α_N = {ci_text(*an)}, α_D = {ci_text(*ad)}, N_c = {ci_text(*nc)}, D_c = {ci_text(*dc)} bytes; "
         f"R²(log) = {res.r2_log:.3f} over {res.n_points} runs; {bt_text}"
     )
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"α_N differs from {K_ALPHA_N:g} by {pct(an[0] / K_ALPHA_N - 1)}, α_D from {K_ALPHA_D:g} by "
-            f"{pct(ad[0] / K_ALPHA_D - 1)}. "
-            + ("The surface misses the losses (R² below the bar). " if not ok_fit else "")
-            + (
-                "The backtest error is above 3%: extrapolating one size up from 3 tiny sizes. "
-                if not ok_bt
-                else ""
-            )
-            + "Our sizes (1e3-3e5) are where embeddings/width effects bend L(N), all runs see the same 5e6 "
-            "trained tokens (the 1-epoch caps are not early-stopped), byte tokens, untuned LR."
-        )
-    f = Finding(
-        key="L(N,D)",
+    why = (
+        f"α_N differs from {K_ALPHA_N:g} by {pct(an[0] / K_ALPHA_N - 1)}, α_D from {K_ALPHA_D:g} by "
+        f"{pct(ad[0] / K_ALPHA_D - 1)}. The backtest extrapolates one size up from 3 tiny sizes. Our sizes "
+        "(1e3-3e5) are where embeddings/width effects bend L(N), all runs see the same 5e6 trained tokens "
+        "(the 1-epoch caps are not early-stopped), byte tokens, untuned LR."
+    )
+    f = judged(
+        "data",
+        "L(N,D)",
+        bt_err,
         paper=(
             "§4 / eq. 1.5 (4.1): L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D fits all early-stopped runs; "
             f"Table 2: α_N = {K_ALPHA_N:g}, α_D = {K_ALPHA_D:g}, N_c = {sci(K_NC)}, D_c = {sci(K_DC)}"
         ),
         ours=ours,
-        verdict=verdict,
-        criterion=(
-            f"reproduced if R²(log) ≥ {R2_MIN} and the backtest's mean |error| ≤ {pct(BACKTEST_MAX_ERR, 0)}; "
-            "partly if one of the two; else not reproduced"
-        ),
         why=why,
         figure="data_loss_vs_d",
     )
@@ -349,43 +310,23 @@ def finding_ratio(res: FitResult, d2: pd.DataFrame) -> tuple[Finding, dict]:
     draws = ratio_draws(res)
     draws = draws[np.isfinite(draws)]
     lo, hi = percentile_interval(draws) if draws.size >= 2 else (np.nan, np.nan)
-    informative = bool(np.isfinite(lo) and lo > 0 and hi / lo <= RATIO_CI_SPAN_MAX)
-    if overlaps(lo, hi, RATIO_BAND) and informative:
-        verdict = "reproduced"
-    elif r < 1.0:
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
     k, _ = power_of_d2(d2) if len(d2) >= 2 else (float("nan"), r)
     ours = f"α_N/α_D = {ci_text(r, lo, hi)}; so D_2%(N) = {k:.3g}·N^{r:.3g} bytes"
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"ours is {pct(r / K_RATIO - 1)} from {K_RATIO:g}"
-            + (
-                ""
-                if informative
-                else f" and its 95% CI spans a factor {hi / lo:.3g} (> {RATIO_CI_SPAN_MAX:g}): "
-                "α_D is barely identified because the loss hardly depends on D above 1e6 distinct bytes"
-            )
-            + ". The ratio of two small exponents fitted on 4 sizes over 2.5 decades of N; a ratio < 1 "
-            "still means data needs grow sublinearly with N."
-        )
-    f = Finding(
-        key="alpha_N/alpha_D",
+    span = f"; its 95% CI spans a factor {hi / lo:.3g}" if np.isfinite(lo) and lo > 0 else ""
+    f = judged(
+        "data",
+        "alpha_N/alpha_D",
+        r,
+        float(lo),
+        float(hi),
         paper=(
             "§4.2 / eq. 4.4: the overfitting penalty depends on N^(α_N/α_D)/D with α_N/α_D ≈ 0.74 (Table 2), "
             "so data must grow as N^0.74 to keep it fixed"
         ),
         ours=ours,
-        verdict=verdict,
-        criterion=(
-            f"reproduced if the 95% CI of α_N/α_D (bootstrap draws of the L(N, D) fit) overlaps "
-            f"[{RATIO_BAND[0]}, {RATIO_BAND[1]}] (0.74 ± ~20%, the spread between Kaplan's joint 0.74 and "
-            f"separate-fit 0.80 plus as much again) and spans at most a factor {RATIO_CI_SPAN_MAX:g}; partly "
-            "if not but the estimate is < 1 (sublinear); else not reproduced"
-        ),
-        why=why,
+        why=f"ours is {pct(r / K_RATIO - 1)} from {K_RATIO:g}{span}: α_D is barely identified because the "
+        "loss hardly depends on D above 1e6 distinct bytes. The ratio of two small exponents fitted on 4 "
+        "sizes over 2.5 decades of N.",
         figure="data_penalty",
     )
     return f, {"ratio": (r, float(lo), float(hi)), "D2_coef": k, "D2_exponent": r}
@@ -394,35 +335,20 @@ def finding_ratio(res: FitResult, d2: pd.DataFrame) -> tuple[Finding, dict]:
 def finding_d2(d2: pd.DataFrame) -> tuple[Finding, dict]:
     ratio = (d2["D_2pct"] / d2["kaplan_bytes"]).to_numpy()
     worst = float(np.max(np.abs(np.log10(ratio)))) if len(ratio) else float("nan")
-    if worst <= math.log10(D2_FACTOR):
-        verdict = "reproduced"
-    elif worst <= 2 * math.log10(D2_FACTOR):
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
     parts = "; ".join(
         f"N={row.N:.3g}: {ci_text(row.D_2pct, row.D_2pct_low, row.D_2pct_high)} vs Kaplan "
         f"{row.kaplan_bytes:.3g}"
         for row in d2.itertuples()
     )
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"ours differs from Kaplan's eq. 4.4 (in bytes) by up to a factor {10**worst:.3g}. D_c and N_c "
-            "carry the corpus' entropy and tokenizer; a 2% penalty on a per-byte loss is not the same "
-            "absolute penalty as on a per-BPE-token loss, and N is 5-8 decades below Kaplan's."
-        )
-    f = Finding(
-        key="D for 2% penalty",
+    f = judged(
+        "data",
+        "D for 2% penalty",
+        worst,
         paper="§4.2 / eq. 4.4: keeping the overfitting penalty below ~2% needs D ≳ 5e3·N^0.74 BPE tokens",
         ours=f"D at which our fitted δL(N, D) = 2% (bytes): {parts} (Kaplan converted at 4.2 bytes/BPE token)",
-        verdict=verdict,
-        criterion=(
-            f"reproduced if our D_2%(N) is within a factor {D2_FACTOR:g} of 4.2 x 5e3·N^0.74 bytes at every "
-            f"one of our sizes (unit conversion and corpus shift D_c by such factors; Kaplan's own D_c "
-            f"differs 3x between fits); partly within {D2_FACTOR**2:g}x; else not reproduced"
-        ),
-        why=why,
+        why=f"ours differs from Kaplan's eq. 4.4 (in bytes) by up to a factor {10**worst:.3g}. D_c and N_c "
+        "carry the corpus' entropy and tokenizer; a 2% penalty on a per-byte loss is not the same "
+        "absolute penalty as on a per-BPE-token loss, and N is 5-8 decades below Kaplan's.",
         figure="data_penalty",
     )
     return f, {"table": d2.to_dict(orient="list"), "max_log10_ratio": worst}
@@ -440,12 +366,6 @@ def finding_overfit(table: pd.DataFrame, res: FitResult) -> tuple[Finding, dict]
         "collapse": bool(np.isfinite(rho) and rho >= SPEARMAN_MIN),
         "curve_rises": rise >= CURVE_RISE_MIN,
     }
-    if all(checks.values()):
-        verdict = "reproduced"
-    elif all_mono and any((checks["collapse"], checks["curve_rises"])):
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
     bad = [f"{n:.3g}" for n, ok in mono.items() if not ok]
     ours = (
         f"early-stopped loss falls with D at {sum(mono.values())}/{len(mono)} sizes"
@@ -455,28 +375,18 @@ def finding_overfit(table: pd.DataFrame, res: FitResult) -> tuple[Finding, dict]
         f"its minimum (reached at {top['tokens_at_min']:.3g} tokens)"
     )
     failed = [k for k, ok in checks.items() if not ok]
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"failed: {', '.join(failed)}. Evaluation noise (~0.3% per point) blurs small penalties; the "
-            "1-epoch caps are trained on the same 5e6 tokens as the repeated ones, so their loss is limited "
-            "by training length too, which L(N, ∞) from the fit does not account for."
-        )
-    f = Finding(
-        key="overfitting",
+    f = judged(
+        "data",
+        "overfitting",
+        rho,
         paper=(
             "§4.2 / Figure 9: with early stopping the loss falls with D at every N; the penalty "
             "δL = L(N,D)/L(N,∞) − 1 is a single function of N^(α_N/α_D)/D (eq. 4.3), growing with N at fixed D"
         ),
-        ours=ours,
-        verdict=verdict,
-        criterion=(
-            f"reproduced if (a) for every N the early-stopped loss never rises by > {pct(MONO_TOL)} as D grows, "
-            f"(b) Spearman ρ between N^(α_N/α_D)/D and δL ≥ {SPEARMAN_MIN}, and (c) at the smallest cap the "
-            f"largest model's held-out loss ends ≥ {pct(CURVE_RISE_MIN, 0)} above its minimum; partly if (a) "
-            "and one of (b), (c); else not reproduced"
-        ),
-        why=why,
+        ours=ours + (f"; checks not met: {', '.join(failed)}" if failed else ""),
+        why="evaluation noise (~0.3% per point) blurs small penalties; the 1-epoch caps are trained on the "
+        "same 5e6 tokens as the repeated ones, so their loss is limited by training length too, which "
+        "L(N, ∞) from the fit does not account for.",
         figure="data_penalty",
     )
     return f, {"monotone_in_D": {f"{n:.6g}": v for n, v in mono.items()}, "spearman": rho, "rise": rise}

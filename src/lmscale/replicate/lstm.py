@@ -18,7 +18,7 @@ from lmscale.fit import FitResult
 from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci
 from lmscale.replicate.context import Context
-from lmscale.replicate.result import Finding, StudyResult
+from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.style import SizeColors, log_span
 
 STUDY = "lstm-vs-transformer"
@@ -100,31 +100,26 @@ def _gap_finding(p: pd.DataFrame, numbers: dict) -> Finding:
     }
     numbers["gap"]["gpt_beats_lstm_at_all_N_ge_1e4"] = beats
     numbers["gap"]["gap_grows_with_N"] = grows
-    verdict = "reproduced" if beats and grows else "partly" if beats or grows else "not reproduced"
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            ("the transformer is not better at every N ≥ 1e4; " if not beats else "")
-            + ("the gap does not grow monotonically with N; " if not grows else "")
-            + WHY_SMALL
-        )
     rows = "; ".join(
         f"N≈{_n(n)}: LSTM − GPT = {ci_text(g, lo, hi)} nats ({pc:+.1f}%)"
         for n, g, lo, hi, pc in zip(p["N_gpt"], p["gap"], p["gap_lo"], p["gap_hi"], p["gap_pct"], strict=True)
     )
-    return Finding(
-        key="Transformers beat LSTMs, more so with N",
+    top = p.iloc[-1]
+    return judged(
+        "lstm",
+        "Transformers beat LSTMs, more so with N",
+        float(top["gap"]),
+        float(top["gap_lo"]),
+        float(top["gap_hi"]),
         paper=(
             "Kaplan §3.2.1, Fig. 7 (left): transformers reach a lower loss than LSTMs of the same N, and the gap "
             "widens with N (the LSTM's L(N) is flatter)."
         ),
-        ours=rows + " (intervals: eval noise only; one seed each).",
-        verdict=verdict,
-        criterion=(
-            "GPT loss below the LSTM's at every matched N ≥ 1e4 and the gap (LSTM − GPT, nats) increasing with "
-            "N over those sizes: reproduced; one of the two: partly; neither: not reproduced"
-        ),
-        why=why,
+        ours=rows
+        + " (intervals: eval noise only; one seed each). "
+        + ("The transformer is better at every N ≥ 1e4" if beats else "The transformer is not better at every N ≥ 1e4")
+        + (" and the gap grows with N over those sizes." if grows else "; the gap does not grow monotonically with N."),
+        why=WHY_SMALL,
         figure="lstm_loss_vs_n",
     )
 
@@ -138,31 +133,27 @@ def _exponent_finding(fits: dict[str, FitResult], numbers: dict) -> Finding:
         f: {"value": e[0], "ci": [e[1], e[2]], "n_sizes": fits[f].n_points} for f, e in est.items()
     }
     numbers["alpha_N"]["share_draws_gpt_steeper"] = p_order
-    ordered = est["gpt"][0] > est["lstm"][0]
-    verdict = "reproduced" if ordered and p_order >= 0.95 else "partly" if ordered else "not reproduced"
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"only {fits['gpt'].n_points} and {fits['lstm'].n_points} sizes per family: the exponents are "
-            f"poorly determined (GPT steeper in {100 * p_order:.0f}% of bootstrap draws); " + WHY_SMALL
-        )
-    return Finding(
-        key="L(N) exponents",
+    diff = draws["gpt"][:k] - draws["lstm"][:k]
+    d_lo, d_hi = percentile_interval(diff) if k >= 2 else (np.nan, np.nan)
+    numbers["alpha_N"]["difference"] = [est["gpt"][0] - est["lstm"][0], float(d_lo), float(d_hi)]
+    return judged(
+        "lstm",
+        "L(N) exponents",
+        est["gpt"][0] - est["lstm"][0],
+        float(d_lo),
+        float(d_hi),
         paper=(
             "Kaplan §3.2.1, Fig. 7 (left): the LSTM's loss improves more slowly with N than the transformer's "
             "(a flatter power law, plateauing)."
         ),
         ours=(
             f"α_N (L = (N_c/N)^α_N): GPT {ci_text(*est['gpt'])}, LSTM {ci_text(*est['lstm'])} "
-            f"({fits['gpt'].n_points} and {fits['lstm'].n_points} sizes: thin); GPT steeper in "
+            f"({fits['gpt'].n_points} and {fits['lstm'].n_points} sizes: thin); difference "
+            f"{ci_text(est['gpt'][0] - est['lstm'][0], d_lo, d_hi)}; GPT steeper in "
             f"{100 * p_order:.0f}% of paired bootstrap draws."
         ),
-        verdict=verdict,
-        criterion=(
-            "α_N(GPT) > α_N(LSTM) and GPT steeper in ≥ 95% of paired bootstrap draws (the same resampled size "
-            "ranks for both families): reproduced; point estimates ordered only: partly; else not reproduced"
-        ),
-        why=why,
+        why=f"only {fits['gpt'].n_points} and {fits['lstm'].n_points} sizes per family: the exponents are "
+        "poorly determined; " + WHY_SMALL,
         figure="lstm_loss_vs_n",
     )
 
@@ -247,25 +238,7 @@ def _position_finding(p: pd.DataFrame, curves: dict[str, np.ndarray], ctx: Conte
     numbers["positions"] = stats
     top = stats[f"{have['N_gpt'].iloc[-1]:.3g}"]
     lo, hi = top["improvement_diff_ci"]
-    clear = bool(top["improvement_diff"] > 0 and lo > 0)
     early_close = abs(top["early_gap"]) <= EARLY_GAP_SHARE * top["late_gap"]
-    verdict = "reproduced" if clear and early_close else "partly" if clear else "not reproduced"
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            (
-                "the transformer's advantage over the LSTM is not clearly larger late in the context; "
-                if not clear
-                else ""
-            )
-            + (
-                f"the LSTM is not as good as the transformer on early tokens (early gap {top['early_gap']:+.3f} vs "
-                f"late gap {top['late_gap']:+.3f} nats); "
-                if not early_close
-                else ""
-            )
-            + WHY_SMALL
-        )
     n_top = have["N_gpt"].iloc[-1]
     ours = (
         f"at N≈{_n(n_top)}: loss over positions 1–{EARLY} GPT {top['gpt_early']:.3f}, LSTM {top['lstm_early']:.3f}; "
@@ -275,21 +248,26 @@ def _position_finding(p: pd.DataFrame, curves: dict[str, np.ndarray], ctx: Conte
         f"(every later log2 bin of positions within {PLATEAU_PCT:g}% of the last bin) from position {top['gpt_plateau_position']} (GPT) vs "
         f"{top['lstm_plateau_position']} (LSTM)."
     )
-    return Finding(
-        key="Per-position loss",
+    early = (
+        f" The LSTM is about as good on early tokens (early gap {top['early_gap']:+.3f} vs late gap "
+        f"{top['late_gap']:+.3f} nats)."
+        if early_close
+        else f" The LSTM is not as good on early tokens (early gap {top['early_gap']:+.3f} vs late gap "
+        f"{top['late_gap']:+.3f} nats)."
+    )
+    return judged(
+        "lstm",
+        "Per-position loss",
+        top["improvement_diff"],
+        lo,
+        hi,
         paper=(
             "Kaplan §3.2.1, Fig. 7 (right): LSTMs perform as well as transformers on tokens early in the context "
             "but cannot match them on later tokens; the LSTM's per-token loss plateaus after < 100 tokens while "
             "the transformer keeps improving through the whole context."
         ),
-        ours=ours,
-        verdict=verdict,
-        criterion=(
-            f"at the largest matched N: GPT's early (positions 1–{EARLY}) minus late (last {LATE}) improvement "
-            f"exceeds the LSTM's with its 95% interval above 0, and the early gap |LSTM − GPT| ≤ "
-            f"{EARLY_GAP_SHARE:g}× the late gap: reproduced; the first only: partly; else not reproduced"
-        ),
-        why=why,
+        ours=ours + early,
+        why="the transformer's advantage over the LSTM is not clearly larger late in the context; " + WHY_SMALL,
         figure="lstm_positions",
     )
 

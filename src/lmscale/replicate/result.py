@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from lmscale.jsonsafe import plain
-
-Verdict = Literal["reproduced", "partly", "not reproduced"]
-VERDICTS: tuple[str, ...] = ("reproduced", "partly", "not reproduced")
+from lmscale.replicate.criteria import GROUPS, LEGEND, VERDICTS, Verdict, criterion
 
 
 @dataclass
@@ -22,8 +20,9 @@ class Finding:
     """One claim of the paper checked against our runs.
 
     paper: the claim, with the paper's number and section; ours: our number(s) with 95% intervals;
-    verdict: by the criterion stated in `criterion`; why: what explains a difference (required
-    unless reproduced); figure: file name of the figure that shows it.
+    verdict: by the pre-registered criterion (criteria.toml) stated in `criterion`, whose hash is
+    `criterion_sha`; statistic: [value, low, high] it was judged on; why: what may explain a
+    difference (printed unless reproduced); figure: file name of the figure that shows it.
     """
 
     key: str
@@ -33,12 +32,45 @@ class Finding:
     criterion: str
     why: str = ""
     figure: str | None = None
+    group: str = "kaplan-main"
+    statistic: list[float] = field(default_factory=list)
+    criterion_sha: str | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"finding {self.key}: verdict must be one of {VERDICTS}, got {self.verdict!r}")
-        if self.verdict != "reproduced" and not self.why:
-            raise ValueError(f"finding {self.key}: a verdict of {self.verdict!r} needs a reason (why)")
+
+
+NAN = float("nan")
+
+
+def judged(
+    study: str,
+    key: str,
+    value: float,
+    low: float = NAN,
+    high: float = NAN,
+    *,
+    paper: str,
+    ours: str,
+    why: str = "",
+    figure: str | None = None,
+) -> Finding:
+    """The finding `key` of `study`, its verdict decided by its pre-registered criterion on the
+    statistic (value, 95% interval); `why` says what may explain a difference, shown unless reproduced."""
+    c = criterion(study, key)
+    return Finding(
+        key=key,
+        paper=paper,
+        ours=ours,
+        verdict=c.judge(value, low, high),
+        criterion=c.rule(),
+        why=why,
+        figure=figure,
+        group=c.group,
+        statistic=[value, low, high],
+        criterion_sha=c.sha,
+    )
 
 
 @dataclass
@@ -52,6 +84,12 @@ class StudyResult:
     figures: dict[str, Figure] = field(default_factory=dict)  # file stem -> figure
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # file stem -> table (CSV)
     notes: list[str] = field(default_factory=list)
+
+    def judge(self, key: str, value: float, low: float = NAN, high: float = NAN, **text: Any) -> Finding:
+        """Add the finding `key`, judged by its pre-registered criterion (see `judged`)."""
+        f = judged(self.study, key, value, low, high, **text)
+        self.findings.append(f)
+        return f
 
     def write(self, folder: Path, meta: dict[str, Any]) -> list[Path]:
         """results.json, findings.md, <figure>.png and <table>.csv in `folder`; returns the files."""
@@ -100,11 +138,13 @@ class StudyResult:
         for f in self.findings:
             lines += [f"## {f.key}", "", f"- Paper: {f.paper}", f"- Ours: {f.ours}"]
             lines.append(f"- Verdict: **{f.verdict}** (criterion: {f.criterion})")
-            if f.why:
+            lines.append(f"- Group: {GROUPS.get(f.group, f.group)}")
+            if f.why and f.verdict != "reproduced":
                 lines.append(f"- Why: {f.why}")
             if f.figure:
                 lines += ["", f"![{f.key}]({f.figure}.png)"]
             lines.append("")
+        lines += ["## Verdicts", "", LEGEND, ""]
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
         return "\n".join(lines)

@@ -18,15 +18,11 @@ from lmscale.fit import backtest, get_law
 from lmscale.fit.loglog import fit_loglog
 from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct
 from lmscale.replicate.context import Context
-from lmscale.replicate.result import Finding, StudyResult
+from lmscale.replicate.result import StudyResult
 from lmscale.report.style import FIT_COLOR, SizeColors
 
 PRESET = "kaplan-cpu"
 PAPER_ALPHA_N = get_law("kaplan2020-n").params["alpha_N"]  # Kaplan et al. 2020 eq. 1.1 / Table 5: 0.076
-#: A power law "holds" when the worst log residual stays under this (3% in loss).
-MAX_POWER_LAW_RESIDUAL = 0.03
-#: Embedding counts "break the trend" when the log-residual RMS in N_total is this much larger.
-EMBEDDING_RMS_RATIO = 1.5
 
 
 def _rms_log_residual(x: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
@@ -96,39 +92,27 @@ def analyse_scaling(ctx: Context) -> StudyResult:
         "power_e_ci": {k: list(v) for k, v in law_e.ci.items()},
         "backtest": {**bt.summary(), "table": bt.table},
     }
-    holds = worst <= MAX_POWER_LAW_RESIDUAL
-    verdict = "reproduced" if holds and bt_err <= MAX_POWER_LAW_RESIDUAL else "partly"
-    res.findings.append(
-        Finding(
-            "L(N) is a power law",
-            f"L(N) = (N_c/N)^α_N with α_N ≈ {PAPER_ALPHA_N} over 6 decades of non-embedding N (§3.1, eq. 1.1)",
-            f"α_N = {ci_text(alpha, a_lo, a_hi)} over {decades:.1f} decades ({n_lo:.3g}–{n_hi:.3g}); worst "
-            f"residual {pct(worst)}; backtest (fit N ≤ {cut:.3g}, predict larger) max error {pct(bt_err)}; "
-            f"with an irreducible term E = {law_e.params['E']:.3g}, α = {law_e.params['alpha']:.3g}",
-            verdict,
-            f"reproduced if every run is within {pct(MAX_POWER_LAW_RESIDUAL, 0)} of the power law (log residual) "
-            f"and the backtest's worst error is under {pct(MAX_POWER_LAW_RESIDUAL, 0)}",
-            why=""
-            if verdict == "reproduced"
-            else "the curve bends: the largest models saw only 10-35 tokens per parameter (1e7 tokens) and are "
-            "data-limited, and the smallest are near the unigram floor",
-            figure="l_of_n",
-        )
+    res.judge(
+        "L(N) is a power law",
+        bt_err,
+        paper=f"L(N) = (N_c/N)^α_N with α_N ≈ {PAPER_ALPHA_N} over 6 decades of non-embedding N (§3.1, eq. 1.1)",
+        ours=f"α_N = {ci_text(alpha, a_lo, a_hi)} over {decades:.1f} decades ({n_lo:.3g}–{n_hi:.3g}); worst "
+        f"residual {pct(worst)}; backtest (fit N ≤ {cut:.3g}, predict larger) max error {pct(bt_err)}; "
+        f"with an irreducible term E = {law_e.params['E']:.3g}, α = {law_e.params['alpha']:.3g}",
+        why="the curve bends: the largest models saw only 10-35 tokens per parameter (1e7 tokens) and are "
+        "data-limited, and the smallest are near the unigram floor",
+        figure="l_of_n",
     )
-    ratio = alpha / PAPER_ALPHA_N
-    res.findings.append(
-        Finding(
-            "α_N value",
-            f"α_N = {PAPER_ALPHA_N} (WebText2, BPE, 1e3-1e9 parameters)",
-            f"α_N = {ci_text(alpha, a_lo, a_hi)}, {ratio:.2f}x the paper's",
-            "reproduced" if a_lo <= PAPER_ALPHA_N <= a_hi else "partly",
-            "reproduced if the paper's value lies inside our 95% interval",
-            why=""
-            if a_lo <= PAPER_ALPHA_N <= a_hi
-            else "exponents depend on data, tokenizer and scale: ours are per-byte losses of 3e2-1e6 "
-            "parameter models on 13.5M bytes of English, with an untuned LR rule",
-            figure="l_of_n",
-        )
+    res.judge(
+        "α_N value",
+        alpha,
+        a_lo,
+        a_hi,
+        paper=f"α_N = {PAPER_ALPHA_N} (WebText2, BPE, 1e3-1e9 parameters)",
+        ours=f"α_N = {ci_text(alpha, a_lo, a_hi)}, {alpha / PAPER_ALPHA_N:.2f}x the paper's",
+        why="exponents depend on data, tokenizer and scale: ours are per-byte losses of 3e2-1e6 "
+        "parameter models on 13.5M bytes of English, with an untuned LR rule",
+        figure="l_of_n",
     )
 
     # -- embedding parameters -----------------------------------------------------------------------
@@ -142,22 +126,16 @@ def analyse_scaling(ctx: Context) -> StudyResult:
         "ratio": rms_total / rms_n,
         "embedding_share": dict(zip(runs["run"], emb_share.round(4), strict=True)),
     }
-    breaks = rms_total >= EMBEDDING_RMS_RATIO * rms_n
-    res.findings.append(
-        Finding(
-            "Embedding parameters",
-            "counting embedding parameters makes the trend depend on depth; non-embedding N gives one "
-            "clean power law (§3.1, Figure 6)",
-            f"power-law scatter (RMS log residual) {pct(rms_n, 2)} in non-embedding N vs {pct(rms_total, 2)} "
-            f"in total N ({rms_total / rms_n:.1f}x); embeddings are {pct(emb_share.max(), 0)} of the smallest "
-            f"model and {pct(emb_share.min(), 0)} of the largest",
-            "reproduced" if breaks else "not reproduced",
-            f"reproduced if the scatter with total N is at least {EMBEDDING_RMS_RATIO}x that with non-embedding N",
-            why=""
-            if breaks
-            else "with a 256-symbol vocabulary the embeddings are small beside most of our models",
-            figure="embedding",
-        )
+    res.judge(
+        "Embedding parameters",
+        rms_total / rms_n,
+        paper="counting embedding parameters makes the trend depend on depth; non-embedding N gives one "
+        "clean power law (§3.1, Figure 6)",
+        ours=f"power-law scatter (RMS log residual) {pct(rms_n, 2)} in non-embedding N vs {pct(rms_total, 2)} "
+        f"in total N ({rms_total / rms_n:.1f}x); embeddings are {pct(emb_share.max(), 0)} of the smallest "
+        f"model and {pct(emb_share.min(), 0)} of the largest",
+        why="with a 256-symbol vocabulary the embeddings are small beside most of our models",
+        figure="embedding",
     )
 
     # -- sample efficiency --------------------------------------------------------------------------
@@ -179,18 +157,16 @@ def analyse_scaling(ctx: Context) -> StudyResult:
     res.numbers["sample_efficiency"] = {"slopes": slopes, "table": reach}
     res.tables["tokens_to_reach"] = reach
     mean_slope = float(np.mean([s["slope"] for s in slopes]))
-    res.findings.append(
-        Finding(
-            "Sample efficiency",
-            "larger models reach the same loss with fewer tokens (§6, Figure 2; Figure 4's L(N, S))",
-            f"for {len(slopes)} loss targets ({', '.join(f'{t:.3g}' for t in targets)} nats), tokens to reach "
-            f"the target fall with N as N^{mean_slope:.2f} on average"
-            + ("" if monotone else "; not strictly monotone for every target"),
-            "reproduced" if monotone and mean_slope < 0 else "partly",
-            "reproduced if, for every target reached by 3 or more sizes, each larger size needs fewer tokens",
-            why="" if monotone and mean_slope < 0 else "adjacent sizes cross within evaluation noise",
-            figure="sample_efficiency",
-        )
+    res.judge(
+        "Sample efficiency",
+        max(s["slope"] for s in slopes),
+        paper="larger models reach the same loss with fewer tokens (§6, Figure 2; Figure 4's L(N, S))",
+        ours=f"for {len(slopes)} loss targets ({', '.join(f'{t:.3g}' for t in targets)} nats), tokens to reach "
+        f"the target fall with N as N^{mean_slope:.2f} on average (steepest to shallowest: "
+        f"{min(s['slope'] for s in slopes):.2f} to {max(s['slope'] for s in slopes):.2f})"
+        + ("" if monotone else "; not strictly monotone for every target"),
+        why="adjacent sizes cross within evaluation noise",
+        figure="sample_efficiency",
     )
     res.tables["runs"] = runs[["run", "N", "N_total", "D", "C", "C_exact", "loss", "n_layer", "d_model"]]
     res.figures["l_of_n"] = _figure_l_of_n(runs, law, law_e, bt)

@@ -20,13 +20,12 @@ from lmscale.fit import FitResult
 from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import fit_power, new_figure, param_ci
 from lmscale.replicate.context import Context
-from lmscale.replicate.result import Finding, StudyResult
+from lmscale.replicate.result import StudyResult
 
 STUDY = "shape"
 SCALING_STUDY = "kaplan-cpu"
 N_COMMON = 1e5
 FLAT_PCT = 3.0  # "within 3%": our reading of the paper's "a few percent"
-LOOSE_PCT = 6.0  # partly: within twice that
 PAPER_ASPECT = (20.0, 200.0)  # aspect ratios the paper calls flat (a factor ~10 of its 40x)
 MIN_GROUP = 3  # shapes a sweep needs before we judge it
 SHAPE_COLS = ("n_layer", "d_model", "n_head", "d_ff")
@@ -137,32 +136,26 @@ def _fmt_rows(t: pd.DataFrame, x: str) -> str:
     )
 
 
-def _judge(inc: np.ndarray) -> str:
-    if len(inc) == 0:
-        return "not reproduced"
-    if inc.max() <= FLAT_PCT:
-        return "reproduced"
-    if inc.max() <= LOOSE_PCT or np.sort(inc)[:-1].max(initial=0.0) <= FLAT_PCT:
-        return "partly"
-    return "not reproduced"
+def _worst(t: pd.DataFrame) -> tuple[float, float, float]:
+    """The largest increase over the best shape, with an interval from the shapes' own intervals
+    (bounds of the maximum: the largest lower and the largest upper bound); NaN without shapes."""
+    if len(t) == 0:
+        return float("nan"), float("nan"), float("nan")
+    return float(t["increase_pct"].max()), float(t["increase_lo"].max()), float(t["increase_hi"].max())
 
 
-def _aspect_finding(t: pd.DataFrame, numbers: dict) -> Finding:
+def _aspect_finding(t: pd.DataFrame, numbers: dict, res: StudyResult) -> None:
     within = t[t["increase_pct"] <= FLAT_PCT]["aspect"]
     in_range = t[(t["aspect"] >= PAPER_ASPECT[0]) & (t["aspect"] <= PAPER_ASPECT[1])]
     inc = in_range["increase_pct"].to_numpy(float)
-    # No one-outlier allowance here: shapes outside 20–200 are already exempt.
-    verdict = "not reproduced"
-    if len(in_range) >= 2 and inc.max() <= FLAT_PCT:
-        verdict = "reproduced"
-    elif len(in_range) >= 2 and inc.max() <= LOOSE_PCT:
-        verdict = "partly"
+    # Fewer than two shapes in the paper's range test nothing: NaN makes the verdict inconclusive.
+    stat = _worst(in_range) if len(in_range) >= 2 else (float("nan"),) * 3
     lo, hi = float(within.min()), float(within.max())
     numbers["aspect"] = {
         "within_3pct_range": [lo, hi],
         "within_3pct_factor": hi / lo,
         "covered_paper_range": in_range["aspect"].tolist(),
-        "max_increase_in_paper_range_pct": float(inc.max()) if len(inc) else None,
+        "max_increase_in_paper_range_pct": list(stat),
         "swept_range": [float(t["aspect"].min()), float(t["aspect"].max())],
     }
     ours = (
@@ -175,63 +168,52 @@ def _aspect_finding(t: pd.DataFrame, numbers: dict) -> Finding:
     span = f"our sweep covers only aspect {', '.join(f'{a:.3g}' for a in in_range['aspect'])} of the paper's 20–200"
     if len(in_range) < 2:
         why = f"{span}: fewer than 2 shapes to compare, so the claim is not tested"
-    elif verdict != "reproduced":
+    else:
         worst = in_range.iloc[int(np.argmax(in_range["increase_pct"]))]
         why = (
             f"the best shape is aspect {best['aspect']:.3g} ({best['label']}) and aspect {worst['aspect']:.3g} "
             f"({worst['label']}) is {worst['increase_pct']:.1f}% worse. At N ~ 1e5 a wide shape has only 1–2 "
             "layers, far below the paper's model sizes; one seed per shape, byte-level data, context 128 and "
-            "an untuned LR rule 0.06·N^-0.25 shared by every shape, which may suit some depths better."
+            "an untuned LR rule 0.06·N^-0.25 shared by every shape, which may suit some depths better; "
+            f"{span} (a factor {in_range['aspect'].max() / in_range['aspect'].min():.3g}, not 40)"
         )
-    else:
-        why = f"{span} (a factor {in_range['aspect'].max() / in_range['aspect'].min():.3g}, not 40): a weak test"
-    return Finding(
-        key="Aspect ratio",
+    res.judge(
+        "Aspect ratio",
+        *stat,
         paper=(
             "Kaplan §3.1, Fig. 5: at fixed N the loss varies only a few percent with aspect ratio "
             "d_model/n_layer over a factor ~40 (roughly 20–200)."
         ),
         ours=ours,
-        verdict=verdict,
-        criterion=(
-            f"every depth-sweep shape with aspect ratio in [20, 200] (needs ≥ 2) within {FLAT_PCT:g}% of "
-            f"the sweep's best N-corrected loss: reproduced; within {LOOSE_PCT:g}%: partly; else not reproduced"
-        ),
         why=why,
         figure="shape",
     )
 
 
-def _factor_finding(key: str, t: pd.DataFrame, x: str, what: str, paper: str, numbers: dict) -> Finding:
+def _factor_finding(
+    key: str, t: pd.DataFrame, x: str, what: str, paper: str, numbers: dict, res: StudyResult
+) -> None:
     inc = t["increase_pct"].to_numpy(float)
-    verdict = _judge(inc)
     within = t[t["increase_pct"] <= FLAT_PCT][x]
     numbers[key] = {
-        "max_increase_pct": float(inc.max()),
+        "max_increase_pct": list(_worst(t)),
         "within_3pct_range": [float(within.min()), float(within.max())],
         "swept_range": [float(t[x].min()), float(t[x].max())],
     }
     worst = t.iloc[int(np.argmax(inc))]
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"the worst shape ({what} {worst[x]:.3g}, +{worst['increase_pct']:.2f}%) is an extreme of our "
-            "sweep at N ~ 1e5, where d_model is only 36–64; one seed each, "
-            "byte-level data, untuned shared LR rule."
-        )
-    return Finding(
-        key=key,
+    res.judge(
+        key,
+        *_worst(t),
         paper=paper,
         ours=(
             f"loss above the sweep's best (at N = 1e5): {_fmt_rows(t, x)}; within {FLAT_PCT:g}% for "
             f"{what} {within.min():.3g}–{within.max():.3g} (swept {t[x].min():.3g}–{t[x].max():.3g})."
         ),
-        verdict=verdict,
-        criterion=(
-            f"every swept shape within {FLAT_PCT:g}% of the sweep's best N-corrected loss: reproduced; all "
-            f"within {LOOSE_PCT:g}%, or all but the single worst within {FLAT_PCT:g}%: partly; else not reproduced"
+        why=(
+            f"the worst shape ({what} {worst[x]:.3g}, +{worst['increase_pct']:.2f}%) is an extreme of our "
+            "sweep at N ~ 1e5, where d_model is only 36–64; one seed each, "
+            "byte-level data, untuned shared LR rule."
         ),
-        why=why,
         figure="shape",
     )
 
@@ -292,30 +274,28 @@ def analyse_shape(ctx: Context) -> StudyResult:
     if corr.fit is not None:
         numbers["alpha_N_ci"] = list(param_ci(corr.fit, "alpha_N")[1:])
     if "aspect" in tables:
-        res.findings.append(_aspect_finding(tables["aspect"], numbers))
+        _aspect_finding(tables["aspect"], numbers, res)
     if "heads" in tables:
-        res.findings.append(
-            _factor_finding(
-                "Number of heads",
-                tables["heads"],
-                "n_head",
-                "n_head",
-                "Kaplan §3.1, Fig. 5: the number of attention heads (head dimension d_model/n_head) at fixed "
-                "N changes the loss by only a few percent.",
-                numbers,
-            )
+        _factor_finding(
+            "Number of heads",
+            tables["heads"],
+            "n_head",
+            "n_head",
+            "Kaplan §3.1, Fig. 5: the number of attention heads (head dimension d_model/n_head) at fixed "
+            "N changes the loss by only a few percent.",
+            numbers,
+            res,
         )
     if "ff_ratio" in tables:
-        res.findings.append(
-            _factor_finding(
-                "Feed-forward ratio",
-                tables["ff_ratio"],
-                "ff_ratio",
-                "d_ff/d_model",
-                "Kaplan §3.1, Fig. 5: the feed-forward ratio d_ff/d_model at fixed N changes the loss by only "
-                "a few percent.",
-                numbers,
-            )
+        _factor_finding(
+            "Feed-forward ratio",
+            tables["ff_ratio"],
+            "ff_ratio",
+            "d_ff/d_model",
+            "Kaplan §3.1, Fig. 5: the feed-forward ratio d_ff/d_model at fixed N changes the loss by only "
+            "a few percent.",
+            numbers,
+            res,
         )
     _noise_notes(res, df, se, corr, tables, numbers)
     for name, t in tables.items():

@@ -17,17 +17,14 @@ from lmscale.errors import InputError
 from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import ci_text, new_figure
 from lmscale.replicate.context import Context
-from lmscale.replicate.result import Finding, StudyResult
+from lmscale.replicate.result import StudyResult
 from lmscale.report.style import FIT_COLOR, SizeColors
 
 STUDY = "kaplan-cpu"
 CODE = "python-code"
 ENGLISH = "english"
 MIN_RUNS = 4
-TIGHT_R2 = 0.95  # "tight" relation across sizes
-SMOOTH_R2 = 0.80  # below this: no smooth relation
-CURVE_R2 = 0.90  # curve points follow the finals' line (phase of training does not matter)
-CURVE_R2_PARTLY = 0.50
+TIGHT_R2 = 0.95  # "tight" relation across sizes: below it, `why` names the largest residual
 
 WHY_DATA = (
     "byte-level English → Python code is a far larger shift than WebText2 → books/Wikipedia (code has "
@@ -99,7 +96,7 @@ def _ci(draws: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _finals_finding(f: pd.DataFrame, ctx: Context, numbers: dict) -> tuple[Finding, float, float]:
+def _finals_finding(f: pd.DataFrame, ctx: Context, numbers: dict, res: StudyResult) -> tuple[float, float]:
     x, y = f["english"].to_numpy(float), f["code"].to_numpy(float)
     a, b = _line(x, y)
     pred = a + b * x
@@ -120,49 +117,36 @@ def _finals_finding(f: pd.DataFrame, ctx: Context, numbers: dict) -> tuple[Findi
         "offset_trend_per_decade": trend,
         "n_runs": len(f),
     }
-    includes_one = bool(np.isfinite(b_lo) and b_lo <= 1.0 <= b_hi)
-    if r2 >= TIGHT_R2 and includes_one:
-        verdict = "reproduced"
-    elif r2 >= SMOOTH_R2:
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
-    why = ""
-    if verdict != "reproduced":
-        parts = []
-        if r2 < TIGHT_R2:
-            k = int(np.argmax(np.abs(y - pred)))
-            parts.append(
-                f"R² = {r2:.3f} < {TIGHT_R2}: the relation is not tight (largest residual {y[k] - pred[k]:+.3f} "
-                f"nats at N = {f['N'].iloc[k]:.3g})"
-            )
-        if not includes_one:
-            parts.append(f"slope {b:.3g} differs from 1 by {b - 1:+.2f} (the offset changes with the loss)")
-        why = "; ".join(parts) + f". Likely cause: {WHY_DATA}."
+    parts = []
+    if r2 < TIGHT_R2:
+        k = int(np.argmax(np.abs(y - pred)))
+        parts.append(
+            f"R² = {r2:.3f}: the relation is not tight (largest residual {y[k] - pred[k]:+.3f} "
+            f"nats at N = {f['N'].iloc[k]:.3g})"
+        )
+    parts.append(f"slope {b:.3g} differs from 1 by {b - 1:+.2f} (the offset changes with the loss)")
+    why = "; ".join(parts) + f". Likely cause: {WHY_DATA}."
     ours = (
         f"over {len(f)} sizes (N {f['N'].min():.3g}–{f['N'].max():.3g}): code = a + b·English with "
         f"b = {ci_text(b, b_lo, b_hi)}, a = {ci_text(a, a_lo, a_hi)} nats; R² = {r2:.3f}, residual RMS "
         f"{rms:.3f} nats. Offset code − English: mean {offset.mean():.3f} nats, from {offset[0]:.3f} at the "
         f"smallest N to {offset[-1]:.3f} at the largest ({trend:+.3f} nats per decade of N)."
     )
-    finding = Finding(
-        key="Constant offset (final losses)",
+    res.judge(
+        "Constant offset (final losses)",
+        b,
+        b_lo,
+        b_hi,
         paper=(
             "Kaplan §3.2.2, Fig. 8 (left): the loss on other distributions improves smoothly with model size, "
             "in direct parallel with the training distribution: a roughly linear function of the "
             "in-distribution loss with a small, roughly constant offset (slope ≈ 1)."
         ),
         ours=ours,
-        verdict=verdict,
-        criterion=(
-            f"least-squares line over the final points: R² ≥ {TIGHT_R2} and the 95% bootstrap interval of b "
-            f"(resampling runs) includes 1: reproduced; R² ≥ {SMOOTH_R2} otherwise: partly; R² < {SMOOTH_R2}: "
-            "not reproduced"
-        ),
         why=why,
         figure="transfer",
     )
-    return finding, a, b
+    return a, b
 
 
 def _anti_transfer(cp: pd.DataFrame) -> tuple[float, float]:
@@ -177,11 +161,14 @@ def _anti_transfer(cp: pd.DataFrame) -> tuple[float, float]:
     return float(np.mean(share)) if share else float("nan"), float(np.max(rise)) if rise else float("nan")
 
 
-def _curves_finding(cp: pd.DataFrame, f: pd.DataFrame, a: float, b: float, ctx: Context, numbers: dict):
+def _curves_finding(
+    cp: pd.DataFrame, f: pd.DataFrame, a: float, b: float, ctx: Context, numbers: dict, res: StudyResult
+) -> bool:
+    """Judge the offset along learning curves; False when too few curve points fall in range."""
     lo, hi = f["english"].min(), f["english"].max()
     m = cp[(cp["english"] >= lo) & (cp["english"] <= hi)]
     if len(m) < 3:
-        return None
+        return False
     x, y = m["english"].to_numpy(float), m["code"].to_numpy(float)
     dev = y - (a + b * x)
     r2 = _r2(y, a + b * x)
@@ -200,42 +187,31 @@ def _curves_finding(cp: pd.DataFrame, f: pd.DataFrame, a: float, b: float, ctx: 
         "share_intervals_english_down_code_up": share,
         "max_code_rise_nats": rise,
     }
-    if r2 >= CURVE_R2:
-        verdict = "reproduced"
-    elif r2 >= CURVE_R2_PARTLY:
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
-    why = ""
-    if verdict != "reproduced":
-        why = (
-            f"along training the code loss is not a function of the English loss alone: in {100 * share:.0f}% of "
-            f"evaluation intervals the English loss falls while the code loss rises (by up to {rise:.2f} nats "
-            "above its running minimum), so a curve passes a given English loss at a different code loss than "
-            f"a finished model of another size. Likely cause: {WHY_DATA}."
-        )
+    why = (
+        f"along training the code loss is not a function of the English loss alone: in {100 * share:.0f}% of "
+        f"evaluation intervals the English loss falls while the code loss rises (by up to {rise:.2f} nats "
+        "above its running minimum), so a curve passes a given English loss at a different code loss than "
+        f"a finished model of another size. Likely cause: {WHY_DATA}."
+    )
     ours = (
         f"{len(m)} curve evaluations with English loss inside the finals' range ({lo:.3g}–{hi:.3g}): R² = "
         f"{r2:.3f} about the finals' line, RMS deviation {np.sqrt(np.mean(dev**2)):.3f} nats (mean "
         f"{dev.mean():+.3f}); a line fitted to these curve points has slope {ci_text(b_c, b_lo, b_hi)}. "
         f"English falls while code rises in {100 * share:.0f}% of eval intervals."
     )
-    return Finding(
-        key="Offset along learning curves",
+    res.judge(
+        "Offset along learning curves",
+        r2,
         paper=(
             "Kaplan §3.2.2, Fig. 8 (right): generalization depends only on the training-distribution loss, not "
             "on the phase of training: a model's curve (code vs English loss as it trains) follows the same "
             "relation as converged models of different sizes."
         ),
         ours=ours,
-        verdict=verdict,
-        criterion=(
-            f"curve evaluations whose English loss lies within the final points' range: R² about the finals' "
-            f"line ≥ {CURVE_R2}: reproduced; ≥ {CURVE_R2_PARTLY}: partly; else not reproduced"
-        ),
         why=why,
         figure="transfer",
     )
+    return True
 
 
 def _figure(f: pd.DataFrame, cp: pd.DataFrame | None, a: float, b: float) -> Figure:
@@ -274,16 +250,12 @@ def analyse_transfer(ctx: Context) -> StudyResult:
     cp = _curve_points(ctx, f)
     res = StudyResult(study="transfer", title="7. Transfer to another distribution (Kaplan §3.2.2)")
     numbers: dict = {}
-    finding, a, b = _finals_finding(f, ctx, numbers)
-    res.findings.append(finding)
+    a, b = _finals_finding(f, ctx, numbers, res)
     if cp is None:
         res.notes.append(f"no learning curves with {CODE!r} evaluations: the along-training check is skipped")
     else:
-        cf = _curves_finding(cp, f, a, b, ctx, numbers)
-        if cf is None:
+        if not _curves_finding(cp, f, a, b, ctx, numbers, res):
             res.notes.append("fewer than 3 curve evaluations inside the finals' English-loss range: skipped")
-        else:
-            res.findings.append(cf)
     res.notes.append(
         "Losses in nats per byte on held-out English (training distribution) and Python code; one seed per "
         "size, so intervals resample runs (sizes), not seeds."
