@@ -27,7 +27,7 @@ test: setup
 	$(PY) -m pytest -q -n 2
 
 # The Kaplan et al. 2020 replication (docs/replication.md): trains every study's presets into the
-# default store (resumable), then writes docs/replication/. About an hour on 2 cores.
+# default store (resumable), then writes docs/replication/. About 90 minutes on 2 cores.
 replicate: setup
 	$(VENV)/bin/lmscale replicate --out docs/replication
 

@@ -112,8 +112,7 @@ def test_a_changed_criterion_makes_its_results_stale(tmp_path: Path, monkeypatch
 
 
 def test_published_results_match_the_current_criteria() -> None:
-    """docs/replication: every result judged by a criterion must have been judged by today's version
-    of it. Results from before pre-registration (no hash) are listed by stale_findings but allowed
-    here until the replication is re-run; a finding with a hash that no longer matches is not."""
-    changed = [p for p in stale_findings(DOCS_RESULTS) if "before criteria were pre-registered" not in p]
-    assert changed == []
+    """docs/replication: every finding was judged by today's version of its criterion. Editing a
+    criterion without re-running its study (`lmscale replicate STUDY -o docs/replication`) fails here."""
+    assert sorted(p.name for p in DOCS_RESULTS.glob("*/results.json") if p.parent.name in STUDIES)
+    assert stale_findings(DOCS_RESULTS) == []

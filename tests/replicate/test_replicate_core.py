@@ -256,4 +256,13 @@ def test_replicate_writes_every_file_from_a_store(tmp_path: Path) -> None:
     assert (out / "scaling" / "l_of_n.png").stat().st_size > 10_000
     index = (out / "README.md").read_text()
     assert "| [compute](compute/findings.md) | Compute-efficient N ∝ C^a |" in index
+    assert "## Kaplan's main laws (" in index and "Not judged by today's criteria" not in index
     assert len(pd.read_csv(out / "store-export" / "kaplan-cpu" / "runs.csv")) == 8
+    check = [sys.executable, "-m", "lmscale", "replicate", "--check", "-o", str(out)]
+    assert subprocess.run(check, capture_output=True, text=True).returncode == 0
+    path = out / "compute" / "results.json"
+    data = json.loads(path.read_text())
+    data["findings"][1]["criterion_sha"] = "0" * 16  # judged by an older version of the criterion
+    path.write_text(json.dumps(data))
+    stale = subprocess.run(check, capture_output=True, text=True)
+    assert stale.returncode == 1 and "compute/α_C value: criterion changed" in stale.stdout

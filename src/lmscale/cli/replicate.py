@@ -30,6 +30,22 @@ def _echo_study(o: StudyOutcome) -> None:
         typer.echo(f"  {verdict:<15} {key}")
 
 
+def _check(folder: Path, as_json: bool) -> None:
+    from lmscale.errors import InputError
+    from lmscale.replicate.criteria import stale_findings
+
+    if not folder.is_dir():
+        raise InputError(f"-o/--output {folder}: no such folder of replication results")
+    stale = stale_findings(folder)
+    if as_json:
+        print_json({"folder": str(folder), "stale": stale})
+    else:
+        for line in stale:
+            typer.echo(line)
+        typer.echo(f"{len(stale)} finding(s) in {folder} not judged by today's criteria")
+    raise typer.Exit(1 if stale else 0)
+
+
 ReplicationOutput = output_option("Folder for results and figures (default: ./replication).")
 
 
@@ -45,6 +61,12 @@ def replicate_command(
         1000, "--bootstrap", min=0, help="Bootstrap resamples for every interval (0: none)."
     ),
     no_train: bool = typer.Option(False, "--no-train", help="Only analyse runs already in the store."),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Train and analyse nothing: list the findings in -o/--output whose criterion changed since "
+        "they were judged (or that no pre-registered criterion judged); exit 1 if any.",
+    ),
     workers: WorkersOpt = None,
     threads: ThreadsOpt = None,
     as_json: JsonOpt = False,
@@ -56,6 +78,9 @@ def replicate_command(
     from lmscale.store import default_store_path
 
     at_most_one({"-o/--output": output, "--out": out})
+    if check:
+        _check(output or out or Path("replication"), as_json)
+        return
     names = studies or study_names()
     store_path = store or default_store_path()
     command = "lmscale replicate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "lmscale replicate"

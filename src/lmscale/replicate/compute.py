@@ -1,7 +1,7 @@
 """Study 4 on the kaplan-cpu curves: the compute-efficient frontier L(C_min) and how N should grow with C.
 
-Kaplan et al. 2020 §6.1, eq. 1.3: L(C_min) = (C_c/C_min)^α_C with α_C^min ≈ 0.050; §6.1 eq. 1.7 /
-Figure 14: compute-efficient N ∝ C_min^0.73. Hoffmann et al. 2022 find N_opt ∝ C^0.50. Porian et
+Kaplan et al. 2020 §6.1, eq. 1.3: L(C_min) = (C_c/C_min)^α_C with α_C^min ≈ 0.050; §6.1 eq. 6.1 /
+Figure 14: compute-efficient N ∝ C_min^0.73 (eq. 1.7 is its general form, N ∝ C_min^(α_C/α_N)). Hoffmann et al. 2022 find N_opt ∝ C^0.50. Porian et
 al. 2024 ("Resolving Discrepancies in Compute-Optimal Scaling of Language Models") trace Kaplan's
 0.73 to three choices: counting only non-embedding FLOPs (the last layer's logits are a large share
 of small models' compute), a warmup too long for small models, and one optimiser setting for
@@ -27,7 +27,7 @@ from lmscale.report.style import FIT_COLOR, SizeColors
 
 PRESET = "kaplan-cpu"
 PAPER_ALPHA_C = get_law("kaplan2020-c").params["alpha_C"]  # Kaplan eq. 1.3, L(C_min): 0.050
-PAPER_A_KAPLAN = 0.73  # Kaplan eq. 1.7, N ∝ C_min^0.73
+PAPER_A_KAPLAN = 0.73  # Kaplan eq. 6.1 (quoted in §1.2), N ∝ C_min^0.73
 PAPER_A_CHINCHILLA = 0.50  # Hoffmann et al. 2022, approaches 1-3: 0.50, 0.49, 0.46
 
 
@@ -113,7 +113,7 @@ def analyse_compute(ctx: Context) -> StudyResult:
         a6.exponent,
         lo6,
         hi6,
-        paper=f"N ∝ C_min^{PAPER_A_KAPLAN} (§6.1, eq. 1.7; Chinchilla: {PAPER_A_CHINCHILLA})",
+        paper=f"N ∝ C_min^{PAPER_A_KAPLAN} (§6.1, eq. 6.1; Chinchilla: {PAPER_A_CHINCHILLA})",
         ours=f"a = {ci_text(a6.exponent, lo6, hi6)} with C = 6ND (non-embedding, Kaplan's convention); "
         f"a = {ci_text(ax.exponent, *ax.ci['exponent'])} with exact FLOPs (logits and attention counted); "
         f"a = {ci_text(at.exponent, *at.ci['exponent'])} when N also counts the embedding/output layer "

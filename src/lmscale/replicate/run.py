@@ -15,6 +15,7 @@ from typing import Any
 from lmscale import __version__
 from lmscale.errors import InputError
 from lmscale.replicate.context import Context
+from lmscale.replicate.criteria import GROUPS, LEGEND, VERDICTS, stale_findings
 from lmscale.replicate.studies import STUDIES, Study, get_studies
 
 
@@ -130,27 +131,43 @@ def analyse(study: Study, ctx: Context, out: Path, command: str, train_seconds: 
     return StudyOutcome(study.name, folder, {f.key: f.verdict for f in result.findings}, wall)
 
 
+def verdict_counts(verdicts: list[str]) -> str:
+    """'3 reproduced, 1 partly, 0 not reproduced, 2 inconclusive' in VERDICTS order."""
+    return ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICTS)
+
+
 def write_index(out: Path) -> Path:
-    """out/README.md: every study's verdicts, read back from the results.json files present."""
+    """out/README.md: every study's verdicts by group, read back from the results.json files present,
+    with the counts per group (self-checks are not counted) and any finding whose criterion changed."""
+    rows: dict[str, list[tuple[str, str, str]]] = {g: [] for g in GROUPS}
+    for name in STUDIES:
+        path = out / name / "results.json"
+        if path.is_file():
+            for f in json.loads(path.read_text())["findings"]:
+                rows.setdefault(f.get("group", "legacy"), []).append((name, f["key"], f["verdict"]))
     lines = [
         "# Replication results",
         "",
         "Written by `lmscale replicate`; each folder holds one study's findings.md, results.json, figures",
         "and tables; store-export/ holds the runs, curves and evals of each preset. The discussion is",
-        "in ../replication.md.",
+        "in ../replication.md. Verdicts follow the criteria pre-registered in",
+        "src/lmscale/replicate/criteria.toml.",
         "",
-        "| study | finding | verdict |",
-        "|---|---|---|",
     ]
-    for name in STUDIES:
-        path = out / name / "results.json"
-        if not path.is_file():
+    for group, found in rows.items():
+        if not found:
             continue
-        data = json.loads(path.read_text())
-        for f in data["findings"]:
-            lines.append(f"| [{name}]({name}/findings.md) | {f['key']} | {f['verdict']} |")
+        counted = "" if group == "self-check" else f" ({verdict_counts([v for _, _, v in found])})"
+        title = GROUPS.get(group, "Judged before the criteria were pre-registered")
+        lines += [f"## {title}{counted}", "", "| study | finding | verdict |", "|---|---|---|"]
+        lines += [f"| [{name}]({name}/findings.md) | {key} | {verdict} |" for name, key, verdict in found]
+        lines.append("")
+    stale = stale_findings(out)
+    if stale:
+        lines += ["## Not judged by today's criteria", ""] + [f"- {s}" for s in stale] + [""]
+    lines += ["## Verdicts", "", LEGEND, ""]
     path = out / "README.md"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines))
     return path
 
 

@@ -138,9 +138,9 @@ def _finals_finding(f: pd.DataFrame, ctx: Context, numbers: dict, res: StudyResu
         b_lo,
         b_hi,
         paper=(
-            "Kaplan §3.2.2, Fig. 8 (left): the loss on other distributions improves smoothly with model size, "
-            "in direct parallel with the training distribution: a roughly linear function of the "
-            "in-distribution loss with a small, roughly constant offset (slope ≈ 1)."
+            "Kaplan §1.1 and §3.2.2, Fig. 8 (left): the loss on other distributions improves smoothly with "
+            "model size, in direct parallel with the training distribution, with a roughly constant offset "
+            "(§1.1; the caption: a small and very slowly growing offset), i.e. a slope near 1."
         ),
         ours=ours,
         why=why,
