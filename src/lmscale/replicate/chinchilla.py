@@ -82,7 +82,7 @@ def analyse_chinchilla(ctx: Context) -> StudyResult:
         "a ≈ 0.5 (equal scaling of N and D)",
         *approaches[2],
         paper="N_opt and D_opt grow equally with compute: a ≈ b ≈ 0.5 (§3)",
-        ours=f"approach 2: a = {ci_text(*approaches[2])}; {text}",
+        ours=f"{text}; the criterion judges approach 2's",
         why=f"the three approaches put a near {np.median([v[0] for v in approaches.values()]):.2f}, "
         "Kaplan's side of the discrepancy, at 1e11-1e13 FLOPs (Hoffmann et al. measured at 1e18-1e23) with one "
         "untuned LR rule for every size and the warmup as a fixed 5% of steps; Porian et al. 2024 trace the "
