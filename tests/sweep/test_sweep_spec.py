@@ -95,7 +95,7 @@ def test_files_toml_yaml_and_bad_syntax(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such sweep spec file"):
         load_spec(tmp_path / "none.toml")
     with pytest.raises(
-        InputError, match="neither a sweep spec file nor a preset .presets: batch-size, data-limited, demo"
+        InputError, match="neither a sweep spec file nor a preset .presets: batch-size, data-early-stop, data-limited, demo"
     ):
         resolve("no-such-preset")
 
@@ -176,6 +176,7 @@ def test_presets_parse_and_expand(name: str) -> None:
 def test_preset_list_and_demo_size() -> None:
     assert preset_names() == [
         "batch-size",
+        "data-early-stop",
         "data-limited",
         "demo",
         "demo-branched",
@@ -185,6 +186,7 @@ def test_preset_list_and_demo_size() -> None:
         "isoflop-cpu-branched",
         "kaplan-cpu",
         "lstm-vs-transformer",
+        "seeds",
         "shape",
         "transfer-code-english",
         "transfer-english-code",

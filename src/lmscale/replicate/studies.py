@@ -47,7 +47,7 @@ STUDIES: dict[str, Study] = {
         Study(
             "data",
             "3. L(D) and L(N, D) with early stopping (Kaplan §4)",
-            ("data-limited",),
+            ("data-limited", "data-early-stop"),
             "lmscale.replicate.data_limited:analyse_data",
         ),
         Study(
@@ -79,6 +79,12 @@ STUDIES: dict[str, Study] = {
             "Chinchilla approaches 1, 2, 3 and backtests (Hoffmann et al. 2022 §3)",
             ("isoflop-cpu", "kaplan-cpu"),
             "lmscale.replicate.chinchilla:analyse_chinchilla",
+        ),
+        Study(
+            "noise",
+            "9. Run-to-run noise: three seeds at five sizes (self-checks)",
+            ("seeds",),
+            "lmscale.replicate.noise:analyse_noise",
         ),
     )
 }
