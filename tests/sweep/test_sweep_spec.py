@@ -95,7 +95,7 @@ def test_files_toml_yaml_and_bad_syntax(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such sweep spec file"):
         load_spec(tmp_path / "none.toml")
     with pytest.raises(
-        InputError, match="neither a sweep spec file nor a preset .presets: batch-size, data-early-stop, data-limited, demo"
+        InputError, match="neither a sweep spec file nor a preset .presets: batch-size, data-early-stop, data-limited, data-seeds, demo"
     ):
         resolve("no-such-preset")
 
@@ -126,6 +126,16 @@ def test_grid_expansion_counts_and_budgets() -> None:
     assert {r.spec.shape.n_layer for r in runs if r.N > 2e4} == {2}
     # expansion is deterministic: same ids every time
     assert [r.id for r in runs] == [r.id for r in expand(parse_spec(data))]
+
+
+def test_data_seed_axis_varies_only_the_data_order() -> None:
+    runs = expand(parse_spec(spec(sizes=[1e3], axes={"tokens": [1e5], "data_seed": [0, 1]})))
+    runs = sorted(runs, key=lambda r: r.spec.data_seed)
+    assert [(r.spec.seed, r.spec.data_seed) for r in runs] == [(0, 0), (0, 1)]
+    assert len({r.id for r in runs}) == 2
+    # data_seed 0 is the default: the same run as a spec without the axis
+    (plain,) = expand(parse_spec(spec(sizes=[1e3], axes={"tokens": [1e5]})))
+    assert plain.id == runs[0].id
 
 
 def test_isoflop_expansion() -> None:
@@ -178,6 +188,7 @@ def test_preset_list_and_demo_size() -> None:
         "batch-size",
         "data-early-stop",
         "data-limited",
+        "data-seeds",
         "demo",
         "demo-branched",
         "demo-gpu",

@@ -3,7 +3,11 @@
 Design (preset ``data-limited``): four sizes x five caps on distinct training tokens (1e5 … 5e6),
 every run trained on 5e6 tokens (50 … 1 epochs) with 20 log-spaced held-out evaluations. Kaplan
 early-stops on the test loss, so a run's loss here is the *minimum* held-out loss along its curve and
-its data size D is the cap (distinct tokens), not the tokens it was trained on.
+its data size D is the cap (distinct tokens), not the tokens it was trained on. These runs give
+L(N, D), its backtest, α_N/α_D and the overfitting penalty.
+
+L(D) itself comes from the ``data-early-stop`` preset (lmscale.replicate.data_early_stop): in the
+runs above, caps of 3e5 and more are still improving when their 5e6 tokens end.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from lmscale.errors import InputError
 from lmscale.fit import FitResult, backtest, fit, get_law
 from lmscale.fit.curves import early_stopped
 from lmscale.fit.intervals import percentile_interval
-from lmscale.replicate.common import BYTES_PER_BPE, ci_text, fit_power, new_figure, param_ci, pct, sci
+from lmscale.replicate.common import BYTES_PER_BPE, ci_text, new_figure, param_ci, pct, sci
 from lmscale.replicate.context import Context
+from lmscale.replicate.data_early_stop import early_stop_findings
 from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.analysis import attempt
 from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span
@@ -40,7 +45,6 @@ MONO_TOL = (
     0.01  # "loss decreases with D": no step up by > 1% (2x the ~0.5% noise of a difference of two evals)
 )
 CURVE_RISE_MIN = 0.01  # overfitting visible: final held-out loss ≥ 1% above the minimum
-SATURATED_TOL = 0.01  # a size is N-limited when the two largest caps differ by < 1% in loss
 MIN_RUNS = 8
 
 
@@ -62,36 +66,6 @@ def check_design(table: pd.DataFrame) -> None:
 # ---------------------------------------------------------------------------------------------------
 # Fits
 # ---------------------------------------------------------------------------------------------------
-
-
-def fit_ld_per_size(table: pd.DataFrame, ctx: Context, skipped: dict[str, str]) -> dict[float, FitResult]:
-    """L(D) = (D_c/D)^α_D for every size with >= 3 caps."""
-    out = {}
-    for n, g in table.groupby("N"):
-        if g["D"].nunique() < 3:
-            skipped[f"L(D) at N={n:.3g}"] = f"only {g['D'].nunique()} caps"
-            continue
-        res = attempt(
-            skipped, f"L(D) at N={n:.3g}", lambda g=g: fit_power(g, "D", ctx.bootstrap, seed=ctx.seed)
-        )
-        if res is not None:
-            out[float(n)] = res
-    return out
-
-
-def gain_at_top(table: pd.DataFrame, n: float) -> float:
-    """Relative loss drop between a size's two largest caps (< SATURATED_TOL: more data no longer helps)."""
-    g = table[table["N"] == n].sort_values("D")
-    return float(g["loss"].iloc[-2] / g["loss"].iloc[-1] - 1.0)
-
-
-def headline_size(table: pd.DataFrame, fits: dict[float, FitResult]) -> tuple[float, bool]:
-    """The largest size whose loss still falls between its two largest caps, and whether one exists
-    (else the largest size)."""
-    for n in sorted(fits, reverse=True):
-        if gain_at_top(table, n) >= SATURATED_TOL:
-            return n, True
-    return max(fits), False
 
 
 def ratio_draws(res: FitResult) -> np.ndarray:
@@ -198,65 +172,6 @@ def monotone_in_d(table: pd.DataFrame) -> dict[float, bool]:
         loss = g.sort_values("D")["loss"].to_numpy()
         out[float(n)] = bool(np.all(loss[1:] <= loss[:-1] * (1 + MONO_TOL)))
     return out
-
-
-def finding_ld(
-    table: pd.DataFrame, fits: dict[float, FitResult], n_star: float, unsaturated: bool
-) -> tuple[Finding, dict]:
-    res = fits[n_star]
-    a, lo, hi = param_ci(res, "alpha_D")
-    dc = param_ci(res, "D_c")
-    falls = bool(a > 0 and monotone_in_d(table)[n_star])
-    each = "; ".join(
-        f"N={n:.3g}: {ci_text(*param_ci(f, 'alpha_D'))} (R² {f.r2_log:.3f})" for n, f in sorted(fits.items())
-    )
-    ours = (
-        f"at N={n_star:.3g} ("
-        + (
-            "largest size whose loss still falls ≥ 1% between the two largest caps"
-            if unsaturated
-            else "largest size; every size changes < 1% between the two largest caps"
-        )
-        + f"): α_D = {ci_text(a, lo, hi)}, "
-        f"D_c = {ci_text(*dc)} bytes, R²(log) = {res.r2_log:.3f}. Per size α_D: {each}"
-    )
-    gains = ", ".join(f"{pct(gain_at_top(table, n))} at N={n:.3g}" for n in sorted(fits))
-    why = (
-        f"α_D differs from {K_ALPHA_D_SINGLE:g} by {pct(a / K_ALPHA_D_SINGLE - 1)}"
-        + ("" if falls else ", and the loss does not fall with D at every cap")
-        + f". Going from a 3e6 to a 5e6 cap lowers the loss by {gains}: above ~1e6 distinct bytes our runs "
-        "are limited by the model and by the 5e6 tokens every run trains on (a fixed cosine schedule, not "
-        "training to convergence as Kaplan's early-stopped L(D) assumes), so the pure power law in D, which "
-        "has no N or training-length term, bends over our 1.7 decades of D. Byte tokens of a 13.5M-byte "
-        "English corpus, context 128, LR 0.06·N^-0.25 untuned."
-    )
-    f = judged(
-        "data",
-        "L(D)",
-        a,
-        lo,
-        hi,
-        paper=(
-            "§4 / eq. 1.2: early-stopped loss of large models trained on D tokens follows L(D) = (D_c/D)^α_D, "
-            f"α_D ≈ {K_ALPHA_D_SINGLE:g}, D_c ≈ {sci(K_DC_SINGLE)} BPE tokens (Figure 1 right)"
-        ),
-        ours=ours,
-        why=why,
-        figure="data_loss_vs_d",
-    )
-    nums = {
-        "headline_N": n_star,
-        "per_size": {
-            f"{n:.6g}": {
-                "alpha_D": param_ci(f, "alpha_D"),
-                "D_c": param_ci(f, "D_c"),
-                "r2_log": f.r2_log,
-                "n_points": f.n_points,
-            }
-            for n, f in fits.items()
-        },
-    }
-    return f, nums
 
 
 def finding_nd(res: FitResult, bt, skipped: dict[str, str]) -> tuple[Finding, dict]:
@@ -393,7 +308,7 @@ def finding_overfit(table: pd.DataFrame, res: FitResult) -> tuple[Finding, dict]
 # ---------------------------------------------------------------------------------------------------
 
 
-def figure_loss_vs_d(table: pd.DataFrame, res: FitResult, ld: FitResult | None, n_star: float):
+def figure_loss_vs_d(table: pd.DataFrame, res: FitResult):
     fig, (ax,) = new_figure(1, width=6.2)
     colors = SizeColors.for_values(table["N"].to_numpy())
     grid = log_span(table["D"].to_numpy(), n=100)
@@ -401,9 +316,6 @@ def figure_loss_vs_d(table: pd.DataFrame, res: FitResult, ld: FitResult | None, 
         c = colors(n)
         ax.plot(g["D"], g["loss"], "o", color=c)
         ax.plot(grid, res.predict(N=np.full_like(grid, n), D=grid), "-", color=c, lw=1.2)
-    if ld is not None:
-        ax.plot(grid, ld.predict(D=grid), "--", color=FIT_COLOR, lw=1, label=f"L(D) fit at N={n_star:.3g}")
-        ax.legend(loc="upper right", fontsize=8)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("D: distinct training tokens (bytes)")
@@ -468,20 +380,14 @@ def analyse_data(ctx: Context) -> StudyResult:
 
     nd = fit(table[["N", "D", "loss"]], "kaplan-nd", bootstrap=ctx.bootstrap, seed=ctx.seed)
     table = add_penalties(table, nd)
-    ld_fits = fit_ld_per_size(table, ctx, skipped)
     bt = attempt(skipped, "backtest", lambda: run_backtest(table, ctx))
     dc = attempt(skipped, "data-constrained fit", lambda: fit_data_constrained(runs, table, ctx))
     d2 = d2_table(nd, np.sort(table["N"].unique()))
 
     result = StudyResult(study="data", title="3. L(D) and L(N, D) with early stopping (Kaplan §4)")
     numbers: dict = {}
-    if ld_fits:
-        n_star, unsaturated = headline_size(table, ld_fits)
-        f, numbers["L_D"] = finding_ld(table, ld_fits, n_star, unsaturated)
-        result.findings.append(f)
-    else:
-        n_star = float(table["N"].max())
-        result.notes.append("L(D): no size has 3 or more caps; not fitted")
+    early, numbers["L_D"], es_table, es_figure = early_stop_findings(ctx, K_ALPHA_D_SINGLE, K_DC_SINGLE)
+    result.findings += early
     for make in (
         lambda: finding_nd(nd, bt, skipped),
         lambda: finding_ratio(nd, d2),
@@ -513,7 +419,9 @@ def analyse_data(ctx: Context) -> StudyResult:
     result.tables["data_d2pct"] = d2
     if bt is not None:
         result.tables["data_backtest"] = bt.table
-    result.figures["data_loss_vs_d"] = figure_loss_vs_d(table, nd, ld_fits.get(n_star), n_star)
+    result.tables["data_early_stop_runs"] = es_table
+    result.figures["data_loss_vs_d"] = figure_loss_vs_d(table, nd)
+    result.figures["data_early_stop"] = es_figure
     result.figures["data_penalty"] = figure_penalty(table, nd)
     result.figures["data_curves"] = figure_curves(curves, table)
     return result

@@ -82,8 +82,8 @@ STUDIES: dict[str, Study] = {
         ),
         Study(
             "noise",
-            "9. Run-to-run noise: three seeds at five sizes (self-checks)",
-            ("seeds",),
+            "9. Run-to-run noise: three initialisations and three data orders at five sizes (self-checks)",
+            ("seeds", "data-seeds"),
             "lmscale.replicate.noise:analyse_noise",
         ),
     )
