@@ -48,7 +48,8 @@ def _caps_text(table: pd.DataFrame, n: float) -> str:
     g = table[table["N"] == n].sort_values("D")
     return "; ".join(
         f"cap {sci(r.D)}: lowest {r.loss:.4f} after {r.tokens_at_min / r.D:.3g} epochs, "
-        f"final {pct(r.rise_after_min)} above it" + ("" if r.stopped else " (still falling: not early-stopped)")
+        f"final {pct(r.rise_after_min)} above it"
+        + ("" if r.stopped else " (still falling: not early-stopped)")
         for r in g.itertuples()
     )
 
@@ -113,7 +114,9 @@ def figure_early_stop(table: pd.DataFrame, ld: FitResult | None, n_star: float) 
         stopped = g[g["stopped"]]
         ax.plot(stopped["D"], stopped["loss"], "o", color=colors(n), label=f"N={n:.3g}, early-stopped")
         still = g[~g["stopped"]]
-        ax.plot(still["D"], still["loss"], "o", mfc="none", color=colors(n), label=f"N={n:.3g}, still falling")
+        ax.plot(
+            still["D"], still["loss"], "o", mfc="none", color=colors(n), label=f"N={n:.3g}, still falling"
+        )
     if ld is not None:
         grid = log_span(table["D"].to_numpy(), n=100)
         ax.plot(grid, ld.predict(D=grid), "--", color=FIT_COLOR, label=f"L(D) at N={n_star:.3g}")

@@ -1,14 +1,16 @@
 """Study 9: run-to-run noise, measured rather than assumed (self-checks of the method).
 
-Design (preset ``seeds``): kaplan-cpu's runs at five sizes half a decade apart (1e3 … 1e5), each
-trained with initialisation seeds 0, 1 and 2 on the same data order. Every other study trains one
-seed per configuration, and its intervals come from a bootstrap over runs. The three checks ask
-whether that is enough: is the seed-to-seed spread small, small beside the steps between sizes,
-and covered by the interval one seed's runs give α_N?
+Design: kaplan-cpu's runs at five sizes half a decade apart (1e3 … 1e5), each trained three times
+with one thing changed: the initialisation seed (preset ``seeds``, data order 0) or the order of the
+training windows (preset ``data-seeds``, initialisation seed 0). Both share kaplan-cpu's own run
+(seed 0, data order 0). Every other study trains one run per configuration, and its intervals come
+from a bootstrap over runs. The checks ask whether that is enough: is the run-to-run spread small,
+small beside the steps between sizes, and covered by the interval one replicate's runs give α_N?
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,111 +23,152 @@ from lmscale.replicate.context import Context
 from lmscale.replicate.result import StudyResult
 from lmscale.report.style import FIT_COLOR
 
-PRESET = "seeds"
-MIN_SEEDS = 3
+MIN_REPLICATES = 3
 MIN_SIZES = 3
 
 
-def seed_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per size: the seeds' mean final loss, their standard deviation (ddof 1) and its share of the mean."""
+@dataclass(frozen=True)
+class Factor:
+    """What changes between the replicates of one preset, and the keys of its pre-registered checks."""
+
+    preset: str
+    column: str  # the run-spec field that differs
+    name: str
+    noise_key: str
+    cover_key: str
+
+
+FACTORS = (
+    Factor(
+        "seeds", "seed", "initialisation seed", "Seed noise", "One-seed α_N interval covers the other seeds"
+    ),
+    Factor(
+        "data-seeds",
+        "data_seed",
+        "data order",
+        "Data-order noise",
+        "One-order α_N interval covers the other orders",
+    ),
+)
+
+
+def spread_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per size: the replicates' mean final loss, their standard deviation (ddof 1) and its share of
+    the mean, and the drop in mean loss to the next size."""
     g = runs.groupby("N")["loss"]
-    table = pd.DataFrame({"seeds": g.size(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
+    table = pd.DataFrame({"replicates": g.size(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
     table["rel_sd"] = table["sd"] / table["mean"]
     table["drop_to_next"] = table["mean"] - table["mean"].shift(-1)
     return table
 
 
-def check_design(runs: pd.DataFrame) -> None:
-    sizes = runs.groupby("N")["seed"].nunique()
-    full = sizes[sizes >= MIN_SEEDS]
-    if len(full) < MIN_SIZES or len(full) < len(sizes):
+def check_design(runs: pd.DataFrame, factor: Factor) -> None:
+    counts = runs.groupby("N")[factor.column].nunique()
+    full = counts[counts >= MIN_REPLICATES]
+    if len(full) < MIN_SIZES or len(full) < len(counts):
         raise InputError(
-            f"study {PRESET!r}: {len(full)} of {len(sizes)} size(s) have {MIN_SEEDS} seeds; need every size "
-            f"with {MIN_SEEDS} seeds and >= {MIN_SIZES} sizes (run `lmscale sweep run {PRESET}`)"
+            f"study {factor.preset!r}: {len(full)} of {len(counts)} size(s) have {MIN_REPLICATES} values of "
+            f"{factor.column}; need all of them and >= {MIN_SIZES} sizes (run `lmscale sweep run {factor.preset}`)"
         )
 
 
-def fits_by_seed(runs: pd.DataFrame, ctx: Context) -> dict[int, FitResult]:
-    """L(N) = (N_c/N)^α_N on each seed's runs, with the scaling study's bootstrap over runs."""
+def fits_by_replicate(runs: pd.DataFrame, factor: Factor, ctx: Context) -> dict[int, FitResult]:
+    """L(N) = (N_c/N)^α_N on each replicate's runs, with the scaling study's bootstrap over runs."""
+    return {int(v): fit_power(g, "N", ctx.bootstrap, seed=ctx.seed) for v, g in runs.groupby(factor.column)}
+
+
+def judge_factor(res: StudyResult, runs: pd.DataFrame, factor: Factor, ctx: Context) -> dict[str, Any]:
+    """The factor's two checks (noise, α_N coverage); returns its numbers."""
+    table = spread_table(runs)
+    fits = fits_by_replicate(runs, factor, ctx)
+    worst = table.loc[table["rel_sd"].idxmax()]
+    res.judge(
+        factor.noise_key,
+        float(worst["rel_sd"]),
+        paper="Kaplan et al. train one model per configuration; run-to-run noise is not reported",
+        ours=f"standard deviation of the final loss over 3 values of the {factor.name}, per size: "
+        + ", ".join(f"{r.sd:.4f} ({pct(r.rel_sd, 2)}) at N={r.N:.3g}" for r in table.itertuples())
+        + f"; largest {pct(worst['rel_sd'], 2)} at N={worst['N']:.3g}",
+        figure="noise",
+    )
+    a0, lo, hi = param_ci(fits[0], "alpha_N")
+    others = {v: param_ci(f, "alpha_N")[0] for v, f in fits.items() if v != 0}
+    outside = sum(not lo <= a <= hi for a in others.values())
+    res.judge(
+        factor.cover_key,
+        float(outside),
+        paper="(method) the intervals of the other studies come from one run per configuration",
+        ours=f"α_N at {factor.name} 0: {ci_text(a0, lo, hi)}; "
+        + ", ".join(f"{factor.name} {v}: {a:.4f}" for v, a in sorted(others.items()))
+        + f"; {outside} of {len(others)} outside the first interval",
+        figure="noise",
+    )
     return {
-        int(seed): fit_power(g, "N", ctx.bootstrap, seed=ctx.seed) for seed, g in runs.groupby("seed")
+        "per_size": table.to_dict(orient="records"),
+        "alpha_N": {str(v): list(param_ci(f, "alpha_N")) for v, f in fits.items()},
+        "step_ratio": float(table["sd"].max() / table["drop_to_next"].min()),
+        "fits": fits,
     }
 
 
 def analyse_noise(ctx: Context) -> StudyResult:
-    runs = ctx.runs(PRESET, min_runs=MIN_SEEDS * MIN_SIZES)
-    check_design(runs)
-    table = seed_table(runs)
-    fits = fits_by_seed(runs, ctx)
-    res = StudyResult("noise", "9. Run-to-run noise: three seeds at five sizes (self-checks)")
-
-    worst = table.loc[table["rel_sd"].idxmax()]
-    res.judge(
-        "Seed noise",
-        float(worst["rel_sd"]),
-        paper="Kaplan et al. train one model per configuration; run-to-run noise is not reported",
-        ours="seed-to-seed standard deviation of the final loss, per size: "
-        + ", ".join(f"{r.sd:.4f} ({pct(r.rel_sd, 2)}) at N={r.N:.3g}" for r in table.itertuples())
-        + f"; largest {pct(worst['rel_sd'], 2)} at N={worst['N']:.3g}",
-        why="the seed changes the initialisation only; the data order is the same in every run",
-        figure="noise",
+    res = StudyResult(
+        "noise",
+        "9. Run-to-run noise: three initialisations and three data orders at five sizes (self-checks)",
     )
-
-    smallest_step = float(table["drop_to_next"].min())
-    ratio = float(table["sd"].max() / smallest_step)
+    by_factor: dict[str, pd.DataFrame] = {}
+    for factor in FACTORS:
+        runs = ctx.runs(factor.preset, min_runs=MIN_REPLICATES * MIN_SIZES)
+        check_design(runs, factor)
+        by_factor[factor.column] = runs
+        res.numbers[factor.column] = judge_factor(res, runs, factor, ctx)
+        res.tables[f"{factor.preset}_runs"] = runs[["run", "N", factor.column, "loss"]].sort_values(
+            ["N", factor.column]
+        )
+    seeds = res.numbers["seed"]
+    steps = spread_table(by_factor["seed"])
     res.judge(
         "Noise against size steps",
-        ratio,
+        seeds["step_ratio"],
         paper="(method) one run per size resolves L(N) when noise is small beside the steps between sizes",
-        ours=f"largest seed standard deviation {table['sd'].max():.4f} against the smallest drop in mean loss "
-        f"between adjacent sizes, {smallest_step:.4f} nats: {ratio:.3f}",
+        ours=f"largest seed standard deviation {steps['sd'].max():.4f} against the smallest drop in mean loss "
+        f"between adjacent sizes, {steps['drop_to_next'].min():.4f} nats: {seeds['step_ratio']:.3f} "
+        f"(over data orders: {res.numbers['data_seed']['step_ratio']:.3f})",
         figure="noise",
     )
-
-    a0, lo, hi = param_ci(fits[0], "alpha_N")
-    others = {s: param_ci(f, "alpha_N")[0] for s, f in fits.items() if s != 0}
-    outside = sum(not lo <= a <= hi for a in others.values())
-    res.judge(
-        "One-seed α_N interval covers the other seeds",
-        float(outside),
-        paper="(method) the intervals of the other studies come from one seed per configuration",
-        ours=f"α_N of seed 0: {ci_text(a0, lo, hi)}; "
-        + ", ".join(f"seed {s}: {a:.4f}" for s, a in sorted(others.items()))
-        + f"; {outside} of {len(others)} outside seed 0's interval",
-        figure="noise",
-    )
-    res.numbers = {
-        "per_size": table.to_dict(orient="records"),
-        "alpha_N": {str(s): list(param_ci(f, "alpha_N")) for s, f in fits.items()},
-        "smallest_step": smallest_step,
-    }
+    res.figures["noise"] = figure_noise(by_factor, {k: v.pop("fits") for k, v in res.numbers.items()})
     res.notes.append(
-        "The seed sets the initialisation; the order of training windows (data_seed 0) is shared, so data-order "
-        "noise is not in these numbers. Seed 0's runs are the kaplan-cpu runs themselves."
+        "kaplan-cpu's own run (seed 0, data order 0) is the first replicate of both factors. The two factors "
+        "are measured apart, not crossed: a run-to-run spread with both changed is not measured here."
     )
-    res.tables["seed_runs"] = runs[["run", "N", "seed", "loss"]].sort_values(["N", "seed"])
-    res.tables["seed_spread"] = table
-    res.figures["noise"] = figure_noise(runs, fits)
     return res
 
 
-def figure_noise(runs: pd.DataFrame, fits: dict[int, FitResult]) -> Any:
+def figure_noise(runs: dict[str, pd.DataFrame], fits: dict[str, dict[int, FitResult]]) -> Any:
     fig, axes = new_figure(2)
-    markers = ["o", "s", "^", "v", "D"]
-    for i, (seed, g) in enumerate(runs.sort_values("N").groupby("seed")):
-        axes[0].plot(g["N"], g["loss"], marker=markers[i % len(markers)], ls="-", lw=0.6, label=f"seed {seed}")
+    markers = ["o", "s", "^"]
+    for column, style in (("seed", "-"), ("data_seed", ":")):
+        for i, (v, g) in enumerate(runs[column].sort_values("N").groupby(column)):
+            if column == "data_seed" and v == 0:
+                continue  # the same run as seed 0
+            axes[0].plot(g["N"], g["loss"], marker=markers[i % 3], ls=style, lw=0.6, label=f"{column} {v}")
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
     axes[0].set_xlabel("non-embedding parameters N")
     axes[0].set_ylabel("final held-out loss (nats/byte)")
-    axes[0].set_title("final loss per seed")
+    axes[0].set_title("final loss per replicate")
     axes[0].legend(fontsize=8)
-    seeds = sorted(fits)
-    for x, seed in enumerate(seeds):
-        a, lo, hi = param_ci(fits[seed], "alpha_N")
-        err = [[a - lo], [hi - a]] if np.isfinite(lo) else None
-        axes[1].errorbar([x], [a], yerr=err, fmt="o", color=FIT_COLOR if seed == 0 else "k", capsize=4)
-    axes[1].set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
+    labels = []
+    for column in ("seed", "data_seed"):
+        for v, f in sorted(fits[column].items()):
+            if column == "data_seed" and v == 0:
+                continue
+            a, lo, hi = param_ci(f, "alpha_N")
+            err = [[a - lo], [hi - a]] if np.isfinite(lo) else None
+            color = FIT_COLOR if v == 0 else "k"
+            axes[1].errorbar([len(labels)], [a], yerr=err, fmt="o", color=color, capsize=4)
+            labels.append(f"{column} {v}")
+    axes[1].set_xticks(range(len(labels)), labels, fontsize=7)
     axes[1].set_ylabel("α_N with its 95% bootstrap interval")
-    axes[1].set_title("α_N of L(N) per seed")
+    axes[1].set_title("α_N of L(N) per replicate")
     return fig
