@@ -110,3 +110,39 @@ def test_cli_on_two_stored_studies(tmp_path: Path) -> None:
     assert "data:image/png;base64," in text and "http" not in text.replace("http-equiv", "")  # self-contained
     bad = subprocess.run([*cli, "compare", "english", "nothing", "--store", str(store)], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such study" in bad.stderr
+
+
+def _store_study(store: Path, study: str, table: pd.DataFrame, bytes_per_token: float) -> None:
+    """Record curves as lmscale runs whose primary eval set logs loss per token and bits per byte."""
+    from lmscale.store import RunRecord, Store
+
+    with Store(store) as st:
+        for run, g in table.groupby("run"):
+            n, steps = float(g["N"].iloc[0]), np.arange(1, len(g) + 1)
+            per_token = g["loss"].to_numpy() * bytes_per_token  # the same text, cut into fewer tokens
+            curve = pd.DataFrame({"step": steps, "tokens": g["tokens"].to_numpy(), "flops_6n": 6 * n * g["tokens"].to_numpy()})
+            evals = pd.DataFrame({"step": steps, "eval_set": "text", "loss": per_token, "bpb": g["loss"].to_numpy() / np.log(2)})
+            st.record_run(study, RunRecord(
+                id=f"{study}-{run}", spec={"tokens": float(g["tokens"].max())}, status="completed", N=n,
+                D=float(g["tokens"].max()), C_6ND=6 * n * float(g["tokens"].max()), loss=float(per_token[-1]),
+                final={"primary_eval": "text"}, curve=curve, curve_evals=evals,
+            ))
+
+
+def test_bits_per_byte_compare_studies_with_different_tokenizers(tmp_path: Path) -> None:
+    """B's tokenizer packs 4 bytes per token: per token its losses are 4x A's and its steps cover 4x the
+    text, so in loss per token the two differ; in bits per byte B at k x A's compute is A's curve."""
+    store = tmp_path / "s.db"
+    _store_study(store, "bytes", curves(), 1.0)
+    _store_study(store, "bpe", curves(K), 4.0)
+    cli = [sys.executable, "-m", "lmscale", "compare", "bytes", "bpe", "--store", str(store), "--bootstrap", "20", "--json"]
+    done = subprocess.run([*cli, "--unit", "bpb"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["unit"] == "bits per byte" and out["multiplier"]["value"] == pytest.approx(K, rel=0.02)
+    per_token = json.loads(subprocess.run(cli, capture_output=True, text=True, check=True).stdout)
+    assert per_token["unit"].startswith("loss") and per_token["loss_gap"]["value"] > 1.0  # nats per token: not comparable
+    saved = tmp_path / "f.json"
+    saved.write_text("{}")
+    bad = subprocess.run([*cli[:4], str(saved), "bpe", "--store", str(store), "--unit", "bpb"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "keeps the unit it was fitted in" in bad.stderr and bad.stderr.count("\n") == 1

@@ -59,13 +59,19 @@ def data_frames(
             run = f"n{n:g}-u{u:g}"
             l_min = kaplan_nd(n, u, nc, dc, an, ad) * np.exp(rng.normal(0, noise))
             t_min = min(TRAINED, 3 * u)  # the held-out minimum: ~3 epochs, or the end of training
-            tokens = np.geomspace(1e4, TRAINED, 20)
-            tokens[np.argmin(np.abs(np.log(tokens / t_min)))] = t_min
-            lt = np.log(tokens / t_min)
-            loss = l_min * np.where(lt < 0, 1 + 0.05 * lt**2, 1 + 0.02 * lt**2)
+            tokens, loss = capped_curve(l_min, t_min, TRAINED, 20, rise=0.02)
             runs.append({"run": run, "N": n, "D": TRAINED, "loss": loss[-1], "unique_tokens": u})
             curves.append(pd.DataFrame({"run": run, "N": n, "tokens": tokens, "loss": loss}))
     return pd.DataFrame(runs), pd.concat(curves, ignore_index=True)
+
+
+def capped_curve(l_min: float, t_min: float, trained: float, points: int, rise: float):
+    """A held-out curve on log-spaced evaluations that bottoms out at (t_min, l_min) and rises after it
+    (quadratically in log tokens), or is still falling when t_min is the end of training."""
+    tokens = np.geomspace(1e4, trained, points)
+    tokens[np.argmin(np.abs(np.log(tokens / t_min)))] = t_min
+    lt = np.log(tokens / t_min)
+    return tokens, l_min * np.where(lt < 0, 1 + 0.05 * lt**2, 1 + rise * lt**2)
 
 
 def by_key(result):

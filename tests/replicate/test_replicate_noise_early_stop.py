@@ -10,7 +10,7 @@ from lmscale.errors import InputError
 from lmscale.replicate.data_limited import analyse_data
 from lmscale.replicate.noise import analyse_noise
 
-from .test_replicate_data_batch import FakeContext, by_key, data_frames
+from .test_replicate_data_batch import FakeContext, by_key, capped_curve, data_frames
 
 ES_SIZES = (1e5, 3e5)
 ES_CAPS = (1e4, 3e4, 1e5, 3e5, 1e6)
@@ -27,10 +27,7 @@ def early_stop_frames(alpha_d: float = 0.095, d_c: float = 1e9, epochs_to_min: f
             run = f"es-n{n:g}-u{u:g}"
             l_min = (d_c / u) ** alpha_d * (1.03 if n < max(ES_SIZES) else 1.0) * np.exp(rng.normal(0, 0.002))
             t_min = min(ES_TRAINED, epochs_to_min * u)
-            tokens = np.geomspace(1e4, ES_TRAINED, 30)
-            tokens[np.argmin(np.abs(np.log(tokens / t_min)))] = t_min
-            lt = np.log(tokens / t_min)
-            loss = l_min * np.where(lt < 0, 1 + 0.05 * lt**2, 1 + 0.03 * lt**2)
+            tokens, loss = capped_curve(l_min, t_min, ES_TRAINED, 30, rise=0.03)
             runs.append({"run": run, "N": n, "D": ES_TRAINED, "loss": loss[-1], "unique_tokens": u})
             curves.append(pd.DataFrame({"run": run, "N": n, "tokens": tokens, "loss": loss}))
     return pd.DataFrame(runs), pd.concat(curves, ignore_index=True)

@@ -61,11 +61,12 @@ def load_reference(
 
 
 def load_study_tables(
-    study: str, store: Path | None, n: str | None, c: str | None
+    study: str, store: Path | None, n: str | None, c: str | None, unit: str = "loss"
 ) -> tuple[pd.DataFrame, pd.DataFrame, Conventions]:
     """(final points, learning curves run/N/tokens/C/loss/lr/step, conventions) of a stored study.
 
     The store counts N both ways and C both ways: non-embedding N and C = 6ND unless --n/--c say otherwise.
+    unit "bpb": the curves' loss is the held-out bits per byte (comparable across tokenizers).
     """
     n = n or "non-embedding"
     if n == "unknown":
@@ -74,8 +75,13 @@ def load_study_tables(
     runs = tables.finals
     if runs.empty:
         raise InputError(f"--study {study!r}: no completed runs in {tables.path}")
-    logged = [k for k in CURVE_COLUMNS if k in tables.curves and tables.curves[k].notna().any()]
-    curves = tables.curves[logged].dropna(subset=["loss"])  # a column never logged (lr) is left out
+    curves = tables.curves
+    if unit == "bpb":
+        if "bpb" not in curves or curves["bpb"].isna().all():
+            raise InputError(f"--unit bpb: study {study!r} has no bits-per-byte evaluations in {tables.path}")
+        curves = curves.assign(loss=curves["bpb"])
+    logged = [k for k in CURVE_COLUMNS if k in curves and curves[k].notna().any()]
+    curves = curves[logged].dropna(subset=["loss"])  # a column never logged (lr) is left out
     curves = curves[curves["run"].isin(set(runs["run"]))]
     return runs, curves, Conventions(n=n, c=tables.c, data=f"study {study}")
 

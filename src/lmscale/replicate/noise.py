@@ -151,7 +151,8 @@ def figure_noise(runs: dict[str, pd.DataFrame], fits: dict[str, dict[int, FitRes
         for i, (v, g) in enumerate(runs[column].sort_values("N").groupby(column)):
             if column == "data_seed" and v == 0:
                 continue  # the same run as seed 0
-            axes[0].plot(g["N"], g["loss"], marker=markers[i % 3], ls=style, lw=0.6, label=f"{column} {v}")
+            label = "seed 0, data_seed 0 (kaplan-cpu)" if column == "seed" and v == 0 else f"{column} {v}"
+            axes[0].plot(g["N"], g["loss"], marker=markers[i % 3], ls=style, lw=0.6, label=label)
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
     axes[0].set_xlabel("non-embedding parameters N")
@@ -167,7 +168,7 @@ def figure_noise(runs: dict[str, pd.DataFrame], fits: dict[str, dict[int, FitRes
             err = [[a - lo], [hi - a]] if np.isfinite(lo) else None
             color = FIT_COLOR if v == 0 else "k"
             axes[1].errorbar([len(labels)], [a], yerr=err, fmt="o", color=color, capsize=4)
-            labels.append(f"{column} {v}")
+            labels.append("both 0" if v == 0 else f"{column} {v}")
     axes[1].set_xticks(range(len(labels)), labels, fontsize=7)
     axes[1].set_ylabel("α_N with its 95% bootstrap interval")
     axes[1].set_title("α_N of L(N) per replicate")

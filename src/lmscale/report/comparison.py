@@ -23,7 +23,9 @@ def _band(ax: Any, t: pd.DataFrame, key: str, color: str) -> None:
         ax.fill_between(t["C"], t[f"{key}_low"], t[f"{key}_high"], color=color, alpha=0.18, lw=0)
 
 
-def comparison_figure(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None]) -> FigureSpec:
+def comparison_figure(
+    c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None], unit: str = "loss (nats/token)"
+) -> FigureSpec:
     """Left: both frontiers (fitted line, 95% band, the envelope points each was fitted to). Right: k at
     the loss A reaches at each compute, with its band; a flat k is a multiplier that carries across scale."""
     t = c.table
@@ -34,7 +36,7 @@ def comparison_figure(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.Da
             left.scatter(used["C"], used["loss"], s=9, color=color, alpha=0.6, lw=0)
         left.plot(t["C"], t[key], color=color, lw=1.8, label=name)
         _band(left, t, key, color)
-    loglog_axes(left, "compute C (FLOPs)")
+    loglog_axes(left, "compute C (FLOPs)", unit)
     left.legend(fontsize=8)
     left.set_title("L(C) frontiers", fontsize=10)
     right.plot(t["C"], t["k"], color="k", lw=1.8)
@@ -67,9 +69,11 @@ def _row(label: str, e: Any, fmt: str) -> str:
     return f'<tr><td class="l">{escape(label)}</td><td>{e.value:{fmt}}</td><td>{interval}</td></tr>'
 
 
-def comparison_html(c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None]) -> str:
-    """The whole page."""
-    fig = render_png(comparison_figure(c, envelopes))
+def comparison_html(
+    c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None], unit: str = "loss (nats/token)"
+) -> str:
+    """The whole page; `unit` names what the frontiers' losses are in."""
+    fig = render_png(comparison_figure(c, envelopes, unit))
     shared = {True: "may be shared: the gap's interval holds 0, so a drift of k with scale is not established",
               False: "differ: k changes with scale, and a multiplier measured here does not carry to larger compute",
               None: "not tested (no bootstrap draws)"}[c.shared_exponent]

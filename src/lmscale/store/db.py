@@ -659,7 +659,8 @@ class Store:
 
     def curves(self, run_ids: Iterable[str] | str | None = None, study: str | None = None) -> pd.DataFrame:
         """Per-step rows: run_id, step, CURVE_COLUMNS, `eval_loss:<set>` (and `bpb:<set>`) per eval
-        set, `loss` (the primary eval set's loss, else the train loss) and the run's N, D."""
+        set, `loss` (the primary eval set's loss, else the train loss), `bpb` (the primary eval set's bits
+        per byte, NaN where unknown) and the run's N, D."""
         ids = self._run_ids(run_ids, study)
         cols = "run_id, step, " + ", ".join(CURVE_COLUMNS) + ", extra"
         df = self._by_run("curves", cols, ids, "run_id, step")
@@ -689,12 +690,16 @@ class Store:
         loss = (
             df["train_loss"].astype(float).copy() if "train_loss" in df else pd.Series(float("nan"), df.index)
         )
+        bpb = pd.Series(float("nan"), df.index)
         for rid, name in primary.items():
             col = f"eval_loss:{name}"
             if name and col in df:
                 mask = (df["run_id"] == rid) & df[col].notna()
                 loss[mask] = df.loc[mask, col]
+            if name and f"bpb:{name}" in df:
+                bpb[df["run_id"] == rid] = df.loc[df["run_id"] == rid, f"bpb:{name}"]
         df["loss"] = loss
+        df["bpb"] = bpb  # bits per byte of the primary eval set: a unit shared across tokenizers
         df = df.merge(meta[["run_id", "N", "D"]], on="run_id", how="left")
         return df.sort_values(["run_id", "step"], ignore_index=True)
 
