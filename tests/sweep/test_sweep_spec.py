@@ -278,3 +278,11 @@ def test_transfer_preset_plans_each_pretraining_run_once_and_first() -> None:
     assert corpora == {("english", "python-code")}  # from scratch, pretrained and fine-tuned: one tokenizer
     with pytest.raises(InputError, match="axes.pretrain_tokens needs train.pretrain_corpus"):
         parse_spec(spec(sizes=[1e4], axes={"tokens": [65536], "pretrain_tokens": [0, 1e5]}))
+
+
+def test_lr_scale_axis_sweeps_the_rule_per_size() -> None:
+    runs = expand(parse_spec(spec(sizes=[1e3, 1e4], axes={"tokens": [1e5], "lr_scale": [0.03, 0.12]})))
+    assert len(runs) == 4
+    for n in (1e3, 1e4):
+        lrs = sorted(r.spec.peak_lr(r.N) for r in runs if abs(r.N / n - 1) < 0.2)
+        assert lrs[1] == pytest.approx(4 * lrs[0])  # the same rule, four times the factor

@@ -1,7 +1,7 @@
 """Expand a SweepSpec into RunSpecs with stable ids (RunSpec.id), one per point of the design.
 
 Designs:
-- grid: sizes × token budgets × batch sizes × LRs × seeds × data seeds × corpora × schedules.
+- grid: sizes × token budgets × batch sizes × LRs (or LR-rule factors) × seeds × data seeds × corpora × schedules.
 - isoflop: for each compute budget C and each size, D = C / (training FLOPs per token) — the
   IsoFLOP profiles of Hoffmann et al. 2022 (approach 2). Sizes whose D/N falls outside
   `tokens_per_param_range` are left out (they only waste compute far from the valley).
@@ -197,6 +197,7 @@ def expand(spec: SweepSpec, source: str = "spec") -> list[PlannedRun]:
         for name, values in (
             ("batch_size", ax.batch_size),
             ("lr", ax.lr),
+            ("lr_scale", ax.lr_scale),
             ("seed", ax.seed),
             ("data_seed", ax.data_seed),
             ("corpus", ax.corpus),

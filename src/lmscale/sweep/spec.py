@@ -10,7 +10,7 @@ Layout (every section optional except `sizes`):
     sizes = [1e3, 3e3, {n_layer = 2, d_model = 32}]   # target non-embedding N, or explicit shapes
     [model]   family, n_ctx, vocab_size, tied_embeddings, aspect_ratio, head_dim  (shape defaults / rule)
     [train]   any RunSpec field (corpus, tokenizer, eval_sets, batch_size, lr_rule, schedule, ...)
-    [axes]    lists crossed in the design: tokens | tokens_per_param, batch_size, lr, seed, data_seed,
+    [axes]    lists crossed in the design: tokens | tokens_per_param, batch_size, lr, lr_scale, seed, data_seed,
               corpus, schedule, unique_tokens, pretrain_tokens (0 = from scratch; others fine-tune a model
               pretrained on that many tokens of train.pretrain_corpus, whose runs join the sweep)
     [isoflop] budgets (FLOPs), flops ("6N" | "exact"), tokens_per_param_range, points, spread
@@ -80,6 +80,7 @@ class AxesSection(_Strict):
     tokens_per_param: list[PosFloat] | None = None
     batch_size: list[PosInt] | None = None
     lr: list[PosFloat] | None = None
+    lr_scale: list[PosFloat] | None = None  # the LR rule's factor: a per-size LR sweep
     seed: list[Annotated[int, Field(ge=0)]] | None = None  # model initialisation
     data_seed: list[Annotated[int, Field(ge=0)]] | None = None  # order of the training windows
     corpus: list[str] | None = None
