@@ -110,6 +110,16 @@ def test_cli_on_two_stored_studies(tmp_path: Path) -> None:
     assert "data:image/png;base64," in text and "http" not in text.replace("http-equiv", "")  # self-contained
     bad = subprocess.run([*cli, "compare", "english", "nothing", "--store", str(store)], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such study" in bad.stderr
+    # the same comparison as a section of the study's report
+    report = tmp_path / "r.html"
+    done = subprocess.run(
+        [*cli, "report", "--study", "english", "--compare", "code", "--store", str(store), "--bootstrap", "10", "-o", str(report)],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'id="comparison"' in report.read_text() and "needs 4" in report.read_text()
+    alone = subprocess.run([*cli, "report", "--runs", str(tmp_path / "code.csv"), "--compare", "code", "-o", str(report)], capture_output=True, text=True)
+    assert alone.returncode == 2 and "--compare goes with --study" in alone.stderr
 
 
 def _store_study(store: Path, study: str, table: pd.DataFrame, bytes_per_token: float) -> None:

@@ -11,6 +11,7 @@ from lmscale.cli.options import JsonOpt, StoreOpt, choice, exactly_one, output_o
 from lmscale.errors import InputError
 
 ReportFormat = choice("ReportFormat", ("html", "png"))
+CompareUnit = choice("CompareUnit", ("loss", "bpb"))
 ReportOutput = output_option("HTML file to write (a folder with --format png).")
 
 
@@ -44,6 +45,16 @@ def report_command(
         min=1,
         help="Group runs into this many compute budgets (default: by gaps in C).",
     ),
+    compare_with: str | None = typer.Option(
+        None,
+        "--compare",
+        metavar="STUDY",
+        help="Another study (or saved L(C) fit) to set against --study: adds the section of "
+        "`lmscale compare STUDY_A STUDY_B`, its compute multiplier k and both frontiers.",
+    ),
+    compare_unit: CompareUnit = typer.Option(
+        "loss", "--compare-unit", help="Unit of that comparison: loss, or bpb across tokenizers."
+    ),
     title: str | None = typer.Option(None, "--title", help="Report title."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     as_json: JsonOpt = False,
@@ -56,6 +67,8 @@ def report_command(
         raise InputError("--curves goes with --runs (a study's curves come from the store)")
     if store is not None and study is None:
         raise InputError("--store goes with --study")
+    if compare_with is not None and study is None:
+        raise InputError("--compare goes with --study (the report's study is A, the other B)")
     if study is not None:
         from lmscale.demo import with_schedules
 
@@ -64,6 +77,9 @@ def report_command(
         data = load_runs_csv(runs, curves)
     else:
         data = load_reference(str(reference))
+    extra = ()
+    if compare_with is not None:
+        extra = (_comparison_section(study, compare_with, store, CompareUnit(compare_unit).value, bootstrap, seed),)
     result = build_from_input(
         data,
         output,
@@ -74,6 +90,7 @@ def report_command(
         seed=seed,
         fmt=ReportFormat(fmt).value,
         isoflop_budgets=isoflop_budgets,
+        extra_figures=extra,
     )
     info = {
         "output": str(result.html or output),
@@ -91,3 +108,12 @@ def report_command(
     )
     for name, why in result.skipped.items():
         typer.echo(f"  not shown: {name}: {why}")
+
+
+def _comparison_section(a: str, b: str, store: Path | None, unit: str, bootstrap: int, seed: int):
+    """The figure of `lmscale compare a b` (both frontiers and k over compute) as a report section."""
+    from lmscale.cli.compare import compare
+    from lmscale.report.comparison import comparison_figure
+
+    comparison, envelopes = compare(a, b, store, "power", bootstrap, seed, None, None, unit)
+    return comparison_figure(comparison, envelopes, "loss (bits/byte)" if unit == "bpb" else "loss (nats/token)")

@@ -67,8 +67,10 @@ def build_from_input(
     seed: int = 0,
     fmt: Literal["html", "png"] = "html",
     isoflop_budgets: Any = None,
+    extra_figures: tuple[FigureSpec, ...] = (),
 ) -> ReportResult:
-    """Analyse ``data`` and write the report to ``out`` (an .html file, or a folder for ``fmt='png'``)."""
+    """Analyse ``data`` and write the report to ``out`` (an .html file, or a folder for ``fmt='png'``).
+    ``extra_figures``: sections made elsewhere (the comparison with another study), shown last."""
     t0 = time.perf_counter()
     overlays = tuple(overlays)
     bad = [o for o in overlays if o not in OVERLAYS]
@@ -86,6 +88,7 @@ def build_from_input(
     )
     summary = summarise(a)
     specs, skipped = draw_figures(a, overlays)
+    specs += list(extra_figures)
     rendered: list[RenderedFigure] = [render_png(s) for s in specs]
     figures: dict[str, Path | None] = {}
     try:
