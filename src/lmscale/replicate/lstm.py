@@ -416,6 +416,7 @@ def _lr_figure(sweep: pd.DataFrame) -> Figure:
             b = h[h["best"]]
             ax.plot(b["lr_scale"], b["loss"], "*", ms=12, color=colors(n))
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(LR_SWEEP, [f"{x:g}" for x in LR_SWEEP])
         ax.set_xlabel("lr_scale (lr = lr_scale·N^-0.25)")
         ax.set_ylabel("final held-out loss (nats/byte)")
