@@ -20,6 +20,7 @@ from lmscale.fit.curves import early_stopped
 from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct, sci
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, judged
+from lmscale.report.figures import loglog_axes
 from lmscale.report.style import FIT_COLOR, SizeColors, log_span
 
 PRESET = "data-early-stop"
@@ -120,10 +121,7 @@ def figure_early_stop(table: pd.DataFrame, ld: FitResult | None, n_star: float) 
     if ld is not None:
         grid = log_span(table["D"].to_numpy(), n=100)
         ax.plot(grid, ld.predict(D=grid), "--", color=FIT_COLOR, label=f"L(D) at N={n_star:.3g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("D: distinct training tokens (bytes)")
-    ax.set_ylabel("lowest held-out loss (nats/byte)")
+    loglog_axes(ax, "D: distinct training tokens (bytes)", "lowest held-out loss (nats/byte)")
     ax.set_title("L(D): 1e7 tokens per run, open markers still falling at the end")
     ax.legend(fontsize=7)
     return fig

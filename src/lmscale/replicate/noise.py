@@ -21,6 +21,7 @@ from lmscale.fit import FitResult
 from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import StudyResult
+from lmscale.report.figures import loglog_axes
 from lmscale.report.style import FIT_COLOR
 
 MIN_REPLICATES = 3
@@ -153,10 +154,7 @@ def figure_noise(runs: dict[str, pd.DataFrame], fits: dict[str, dict[int, FitRes
                 continue  # the same run as seed 0
             label = "seed 0, data_seed 0 (kaplan-cpu)" if column == "seed" and v == 0 else f"{column} {v}"
             axes[0].plot(g["N"], g["loss"], marker=markers[i % 3], ls=style, lw=0.6, label=label)
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("non-embedding parameters N")
-    axes[0].set_ylabel("final held-out loss (nats/byte)")
+    loglog_axes(axes[0], "non-embedding parameters N", "final held-out loss (nats/byte)")
     axes[0].set_title("final loss per replicate")
     axes[0].legend(fontsize=8)
     labels = []
