@@ -14,11 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from lmscale.cli.app import app, json_out
-from lmscale.cli.options import JsonOpt, StoreOpt, choice, output_option
+from lmscale.cli.options import JsonOpt, LossUnit, StoreOpt, choice, output_option
 from lmscale.errors import InputError
 
 FrontierForm = choice("FrontierForm", ("power", "offset"))
-LossUnit = choice("LossUnit", ("loss", "bpb"))
 CompareOutput = output_option("Write the comparison as JSON (with the table over compute).")
 #: Points of the table over compute.
 GRID_POINTS = 12
@@ -104,7 +103,7 @@ def compare_command(
     comparison, envelopes = compare(a, b, store, form.value, bootstrap, seed, target_loss, compute, unit.value)
     out = {**comparison.to_dict(), "unit": "bits per byte" if unit.value == "bpb" else "loss (nats per token)"}
     if html is not None:
-        html.write_text(comparison_html(comparison, envelopes, "loss (bits/byte)" if unit.value == "bpb" else "loss (nats/token)"))
+        html.write_text(comparison_html(comparison, envelopes, unit.value))
     if json_out(out, output, as_json):
         return
     console = Console() if Console().is_terminal else Console(width=140)

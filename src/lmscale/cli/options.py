@@ -71,6 +71,7 @@ def choice(name: str, values: Any) -> Any:
 
 
 FamilyChoice = choice("FamilyChoice", Family)
+LossUnit = choice("LossUnit", ("loss", "bpb"))  # a loss per token, or bits per byte of text
 
 
 def _given(flags: dict[str, Any]) -> list[str]:

@@ -7,11 +7,10 @@ from pathlib import Path
 import typer
 
 from lmscale.cli.app import app, print_json
-from lmscale.cli.options import JsonOpt, StoreOpt, choice, exactly_one, output_option
+from lmscale.cli.options import JsonOpt, LossUnit, StoreOpt, choice, exactly_one, output_option
 from lmscale.errors import InputError
 
 ReportFormat = choice("ReportFormat", ("html", "png"))
-CompareUnit = choice("CompareUnit", ("loss", "bpb"))
 ReportOutput = output_option("HTML file to write (a folder with --format png).")
 
 
@@ -52,7 +51,7 @@ def report_command(
         help="Another study (or saved L(C) fit) to set against --study: adds the section of "
         "`lmscale compare STUDY_A STUDY_B`, its compute multiplier k and both frontiers.",
     ),
-    compare_unit: CompareUnit = typer.Option(
+    compare_unit: LossUnit = typer.Option(
         "loss", "--compare-unit", help="Unit of that comparison: loss, or bpb across tokenizers."
     ),
     title: str | None = typer.Option(None, "--title", help="Report title."),
@@ -79,7 +78,7 @@ def report_command(
         data = load_reference(str(reference))
     extra = ()
     if compare_with is not None:
-        extra = (_comparison_section(study, compare_with, store, CompareUnit(compare_unit).value, bootstrap, seed),)
+        extra = (_comparison_section(study, compare_with, store, LossUnit(compare_unit).value, bootstrap, seed),)
     result = build_from_input(
         data,
         output,
@@ -116,4 +115,4 @@ def _comparison_section(a: str, b: str, store: Path | None, unit: str, bootstrap
     from lmscale.report.comparison import comparison_figure
 
     comparison, envelopes = compare(a, b, store, "power", bootstrap, seed, None, None, unit)
-    return comparison_figure(comparison, envelopes, "loss (bits/byte)" if unit == "bpb" else "loss (nats/token)")
+    return comparison_figure(comparison, envelopes, unit)

@@ -23,8 +23,12 @@ def _band(ax: Any, t: pd.DataFrame, key: str, color: str) -> None:
         ax.fill_between(t["C"], t[f"{key}_low"], t[f"{key}_high"], color=color, alpha=0.18, lw=0)
 
 
+#: Axis label of each loss unit a comparison can be made in (`lmscale compare --unit`).
+UNIT_LABELS = {"loss": "loss (nats/token)", "bpb": "loss (bits/byte)"}
+
+
 def comparison_figure(
-    c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None], unit: str = "loss (nats/token)"
+    c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None], unit: str = "loss"
 ) -> FigureSpec:
     """Left: both frontiers (fitted line, 95% band, the envelope points each was fitted to). Right: k at
     the loss A reaches at each compute, with its band; a flat k is a multiplier that carries across scale."""
@@ -36,7 +40,7 @@ def comparison_figure(
             left.scatter(used["C"], used["loss"], s=9, color=color, alpha=0.6, lw=0)
         left.plot(t["C"], t[key], color=color, lw=1.8, label=name)
         _band(left, t, key, color)
-    loglog_axes(left, "compute C (FLOPs)", unit)
+    loglog_axes(left, "compute C (FLOPs)", UNIT_LABELS[unit])
     left.legend(fontsize=8)
     left.set_title("L(C) frontiers", fontsize=10)
     right.plot(t["C"], t["k"], color="k", lw=1.8)
@@ -70,9 +74,9 @@ def _row(label: str, e: Any, fmt: str) -> str:
 
 
 def comparison_html(
-    c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None], unit: str = "loss (nats/token)"
+    c: Comparison, envelopes: tuple[pd.DataFrame | None, pd.DataFrame | None], unit: str = "loss"
 ) -> str:
-    """The whole page; `unit` names what the frontiers' losses are in."""
+    """The whole page; `unit` (a key of UNIT_LABELS) is what the frontiers' losses are in."""
     fig = render_png(comparison_figure(c, envelopes, unit))
     shared = {True: "may be shared: the gap's interval holds 0, so a drift of k with scale is not established",
               False: "differ: k changes with scale, and a multiplier measured here does not carry to larger compute",

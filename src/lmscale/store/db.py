@@ -692,12 +692,12 @@ class Store:
         )
         bpb = pd.Series(float("nan"), df.index)
         for rid, name in primary.items():
-            col = f"eval_loss:{name}"
+            col, run = f"eval_loss:{name}", df["run_id"] == rid
             if name and col in df:
-                mask = (df["run_id"] == rid) & df[col].notna()
+                mask = run & df[col].notna()
                 loss[mask] = df.loc[mask, col]
             if name and f"bpb:{name}" in df:
-                bpb[df["run_id"] == rid] = df.loc[df["run_id"] == rid, f"bpb:{name}"]
+                bpb[run] = df.loc[run, f"bpb:{name}"]
         df["loss"] = loss
         df["bpb"] = bpb  # bits per byte of the primary eval set: a unit shared across tokenizers
         df = df.merge(meta[["run_id", "N", "D"]], on="run_id", how="left")
