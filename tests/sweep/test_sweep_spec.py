@@ -196,6 +196,7 @@ def test_preset_list_and_demo_size() -> None:
         "isoflop-cpu",
         "isoflop-cpu-branched",
         "kaplan-cpu",
+        "lr-sweep",
         "lstm-vs-transformer",
         "seeds",
         "shape",

@@ -86,6 +86,12 @@ STUDIES: dict[str, Study] = {
             ("seeds", "data-seeds"),
             "lmscale.replicate.noise:analyse_noise",
         ),
+        Study(
+            "learning-rate",
+            "10. The learning-rate rule: transformers at four factors of lr = f·N^-0.25 (self-checks)",
+            ("lr-sweep",),
+            "lmscale.replicate.learning_rate:analyse_learning_rate",
+        ),
     )
 }
 
