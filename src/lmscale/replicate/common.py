@@ -10,7 +10,18 @@ import pandas as pd
 from lmscale.fit import FitResult, fit
 from lmscale.report.style import new_figure
 
-__all__ = ["BYTES_PER_BPE", "ci_text", "fit_power", "new_figure", "param_ci", "pct", "rel_diff", "sci"]
+__all__ = [
+    "BYTES_PER_BPE",
+    "best_rows",
+    "ci_text",
+    "fit_power",
+    "new_figure",
+    "param_ci",
+    "pct",
+    "rel_diff",
+    "sci",
+    "short_n",
+]
 
 #: WebText2: 96 GB of text in 2.29e10 BPE tokens (Kaplan et al. 2020 §2.3): our tokens are bytes.
 BYTES_PER_BPE = 4.2
@@ -38,6 +49,16 @@ def sci(x: float, digits: int = 2) -> str:
         return text
     mantissa, exponent = text.split("e")
     return f"{mantissa}e{int(exponent)}"
+
+
+def short_n(n: float) -> str:
+    """A size as the text writes it: 1e+03 -> 1e3, 3.2e+05 -> 3.2e5."""
+    return f"{n:.2g}".replace("e+0", "e").replace("e+", "e")
+
+
+def best_rows(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Each group's row with the lowest `loss` (a sweep's best run per size), in group order."""
+    return df.loc[df.groupby(by)["loss"].idxmin()].reset_index(drop=True)
 
 
 def pct(x: float, digits: int = 1) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.report.data import ReportInput, load_study
+from lmscale.store import Store, flatten_spec
 
 
 @dataclass
@@ -35,6 +37,13 @@ class Context:
                 f"run `lmscale sweep run {study}` first"
             )
         return runs
+
+    def diverged(self, study: str) -> pd.DataFrame:
+        """Runs of a store study that stopped as diverged: run, N and the spec flattened into columns."""
+        with Store(self.store, readonly=True) as store:
+            div = store.runs(study=study, status="diverged")
+        specs = [flatten_spec(json.loads(s)) for s in div["spec"]]
+        return pd.DataFrame(specs).assign(run=div["id"].astype(str).to_numpy(), N=div["N"].to_numpy(float))
 
     def curves(self, study: str) -> pd.DataFrame:
         cur = self.data(study).curves

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
 from lmscale.fit.intervals import percentile_interval
-from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci
+from lmscale.replicate.common import best_rows, ci_text, fit_power, new_figure, param_ci, short_n
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.style import SizeColors, log_span
@@ -40,11 +40,6 @@ WHY_SMALL = (
 )
 
 
-def _n(n: float) -> str:
-    """1e+03 -> 1e3, 3.2e+05 -> 3.2e5."""
-    return f"{n:.2g}".replace("e+0", "e").replace("e+", "e")
-
-
 def _runs(ctx: Context) -> pd.DataFrame:
     runs = ctx.runs(STUDY, min_runs=2 * MIN_SIZES)
     if "family" not in runs.columns:
@@ -63,9 +58,8 @@ def best_learning_rates(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each (family, size)'s run with the lowest final loss over the learning-rate sweep, and the
     whole sweep with a `best` column."""
     sweep = df.sort_values(["family", "N", "lr_scale"]).reset_index(drop=True)
-    best_index = sweep.groupby(["family", "N"])["loss"].idxmin()
-    sweep["best"] = sweep.index.isin(best_index)
-    best = sweep[sweep["best"]].drop(columns="best").reset_index(drop=True)
+    best = best_rows(sweep, ["family", "N"])
+    sweep["best"] = sweep["run"].isin(best["run"])
     return best, sweep
 
 
@@ -73,7 +67,7 @@ def _lr_finding(sweep: pd.DataFrame) -> Finding:
     """Self-check: how many (family, size) pairs find their best learning rate at an end of the sweep."""
     best = sweep[sweep["best"]]
     edge = best[best["lr_scale"].isin([min(LR_SWEEP), max(LR_SWEEP)])]
-    listing = "; ".join(f"{r.family} N≈{_n(r.N)}: {r.lr_scale:g}" for r in best.itertuples())
+    listing = "; ".join(f"{r.family} N≈{short_n(r.N)}: {r.lr_scale:g}" for r in best.itertuples())
     return judged(
         "lstm",
         "Learning-rate optimum inside the sweep",
@@ -129,7 +123,7 @@ def _gap_finding(p: pd.DataFrame, numbers: dict) -> Finding:
     numbers["gap"]["gpt_beats_lstm_at_all_N_ge_1e4"] = beats
     numbers["gap"]["gap_grows_with_N"] = grows
     rows = "; ".join(
-        f"N≈{_n(n)}: LSTM − GPT = {ci_text(g, lo, hi)} nats ({pc:+.1f}%)"
+        f"N≈{short_n(n)}: LSTM − GPT = {ci_text(g, lo, hi)} nats ({pc:+.1f}%)"
         for n, g, lo, hi, pc in zip(p["N_gpt"], p["gap"], p["gap_lo"], p["gap_hi"], p["gap_pct"], strict=True)
     )
     top = p.iloc[-1]
@@ -280,7 +274,7 @@ def _position_findings(p: pd.DataFrame, curves: dict[str, np.ndarray], ctx: Cont
     top = stats[f"{n_top:.3g}"]
     lo, hi = top["improvement_diff_ci"]
     ours = (
-        f"at N≈{_n(n_top)}: loss over positions 1–{EARLY} GPT {top['gpt_early']:.3f}, LSTM {top['lstm_early']:.3f}; "
+        f"at N≈{short_n(n_top)}: loss over positions 1–{EARLY} GPT {top['gpt_early']:.3f}, LSTM {top['lstm_early']:.3f}; "
         f"over the last {LATE} positions GPT {top['gpt_late']:.3f}, LSTM {top['lstm_late']:.3f} nats. "
         f"Improvement early → late: GPT {top['gpt_improvement']:.3f}, LSTM {top['lstm_improvement']:.3f}; "
         f"difference {ci_text(top['improvement_diff'], lo, hi)} nats (bootstrap over positions). Plateau "
@@ -310,7 +304,7 @@ def _position_findings(p: pd.DataFrame, curves: dict[str, np.ndarray], ctx: Cont
         r_lo,
         r_hi,
         paper="Kaplan §3.2.1, Fig. 7 (right): LSTMs perform as well as transformers on tokens early in the context",
-        ours=f"at N≈{_n(n_top)}: LSTM − GPT over positions 1–{EARLY} {top['early_gap']:+.3f} nats, over the last "
+        ours=f"at N≈{short_n(n_top)}: LSTM − GPT over positions 1–{EARLY} {top['early_gap']:+.3f} nats, over the last "
         f"{LATE} {top['late_gap']:+.3f} nats; ratio {ci_text(top['early_late_ratio'], r_lo, r_hi)} (bootstrap over positions)",
         why=WHY_SMALL,
         figure="lstm_positions",
@@ -352,10 +346,10 @@ def _position_figure(p: pd.DataFrame, curves: dict[str, np.ndarray]) -> Figure:
         ax.plot(x, lstm[:n], "--", color=c, alpha=0.3, lw=0.8)
         xb, gb = _log_bins(g[:n])
         _, lb = _log_bins(lstm[:n])
-        ax.plot(xb, gb, "o-", color=c, ms=3, label=f"GPT N≈{_n(r.N_gpt)}")
-        ax.plot(xb, lb, "s--", color=c, ms=3, label=f"LSTM N≈{_n(r.N_lstm)}")
+        ax.plot(xb, gb, "o-", color=c, ms=3, label=f"GPT N≈{short_n(r.N_gpt)}")
+        ax.plot(xb, lb, "s--", color=c, ms=3, label=f"LSTM N≈{short_n(r.N_lstm)}")
         ax2.plot(x, lstm[:n] - g[:n], "-", color=c, alpha=0.3, lw=0.8)
-        ax2.plot(xb, lb - gb, "o-", color=c, ms=3, label=f"N≈{_n(r.N_gpt)}")
+        ax2.plot(xb, lb - gb, "o-", color=c, ms=3, label=f"N≈{short_n(r.N_gpt)}")
     for a in (ax, ax2):
         a.set_xscale("log")
         a.set_xlabel("token position in context")
@@ -412,7 +406,7 @@ def _lr_figure(sweep: pd.DataFrame) -> Figure:
         g = sweep[sweep["family"] == family]
         colors = SizeColors.for_values(sweep["N"].to_numpy(float))
         for n, h in g.groupby("N"):
-            ax.plot(h["lr_scale"], h["loss"], "o-", color=colors(n), label=f"N≈{_n(n)}")
+            ax.plot(h["lr_scale"], h["loss"], "o-", color=colors(n), label=f"N≈{short_n(n)}")
             b = h[h["best"]]
             ax.plot(b["lr_scale"], b["loss"], "*", ms=12, color=colors(n))
         ax.set_xscale("log")
