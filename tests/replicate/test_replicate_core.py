@@ -135,8 +135,9 @@ def test_compute_frontier_and_allocation_exponent() -> None:
     assert res.numbers["allocation"]["exact_total"]["a"] < a6
 
 
-def _chinchilla_study(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """IsoFLOP runs and learning curves from L = E + A/N^α + B/D^β with α = β (so a = 0.5)."""
+def _chinchilla_study(seed: int = 0, embedding: float = 2e4) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """IsoFLOP runs and learning curves from L = E + A/N^α + B/D^β with α = β (so a = 0.5) in
+    non-embedding N; every model also has `embedding` parameters, counted in N_total and C_exact."""
     rng = np.random.default_rng(seed)
     E, A, B, al = 1.0, 30.0, 40.0, 0.3
 
@@ -153,8 +154,10 @@ def _chinchilla_study(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
                 {
                     "run": f"b{budget:.0e}k{k:.2f}",
                     "N": n,
+                    "N_total": n + embedding,
                     "D": d,
                     "C": budget,
+                    "C_exact": 6 * (n + embedding) * d,
                     "budget": budget,
                     "loss": law(n, d) * (1 + 0.001 * rng.standard_normal()),
                 }
@@ -186,6 +189,26 @@ def test_chinchilla_three_approaches_agree_on_half() -> None:
     verdicts = {f.key: f.verdict for f in res.findings}
     assert verdicts["The three approaches agree"] == "reproduced"
     assert verdicts["Backtest: approach 3 (loss)"] == "reproduced"
+
+
+def test_chinchilla_conventions_shift_a_only_when_the_embedding_counts() -> None:
+    # Optima of 2e4-3e5 parameters: 2e4 embedding parameters swell the small end of every profile,
+    # so N_opt in total parameters grows more slowly with C (a falls), in both approaches.
+    big = analyse_chinchilla(
+        FakeContext({"isoflop-cpu": _chinchilla_study()[0]}, {"kaplan-cpu": _chinchilla_study()[1]})
+    )
+    conv = big.numbers["conventions"]
+    for approach in ("approach2", "approach3"):
+        shift, lo, hi = conv[approach]["shift"]
+        assert hi < -0.01 and lo <= shift <= hi, (approach, conv[approach])
+    verdicts = {f.key: f.verdict for f in big.findings}
+    assert verdicts["Porian et al.'s convention moves approach 2"] == "reproduced"
+    assert verdicts["Pearce and Song's convention moves approach 3"] == "reproduced"
+    iso, curves = _chinchilla_study(embedding=1.0)  # one parameter: no shift to find
+    tiny = analyse_chinchilla(FakeContext({"isoflop-cpu": iso}, {"kaplan-cpu": curves}))
+    assert abs(tiny.numbers["conventions"]["approach3"]["shift"][0]) < 1e-3
+    verdicts = {f.key: f.verdict for f in tiny.findings}
+    assert verdicts["Pearce and Song's convention moves approach 3"] == "not reproduced"
 
 
 def test_cli_rejects_unknown_study_and_missing_store(tmp_path: Path) -> None:

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from lmscale.errors import InputError
-from lmscale.fit import backtest, fit
+from lmscale.fit import FitResult, backtest, fit
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
+from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import ci_text, new_figure, param_ci, pct
 from lmscale.replicate.context import Context
-from lmscale.replicate.result import StudyResult
+from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.style import FIT_COLOR, SizeColors
 
 ISOFLOP = "isoflop-cpu"
@@ -90,6 +91,7 @@ def analyse_chinchilla(ctx: Context) -> StudyResult:
         "the first)",
         figure="allocation",
     )
+    res.findings += _convention_findings(iso, a2, law, ctx, res.numbers)
     tpp = a2.table[a2.table["used"]]["tokens_per_param"] if len(a2.table) else pd.Series(dtype=float)
     res.numbers["tokens_per_param_approach2"] = tpp.tolist()
     if len(tpp):
@@ -145,6 +147,77 @@ def analyse_chinchilla(ctx: Context) -> StudyResult:
     res.figures["allocation"] = _figure_allocation(a1, a2, law, a2_small, float(budgets[-1]))
     res.figures["backtest"] = _figure_backtest(iso, bt3)
     return res
+
+
+def _paired_shift(draws_new: np.ndarray, draws_old: np.ndarray) -> tuple[float, float]:
+    """95% interval of a shift from draws that resampled the same runs (row i with row i)."""
+    diff = np.asarray(draws_new, float) - np.asarray(draws_old, float)
+    return percentile_interval(diff[np.isfinite(diff)])
+
+
+def _convention_findings(
+    iso: pd.DataFrame, a2: ComputeOptimal, law: FitResult, ctx: Context, numbers: dict
+) -> list[Finding]:
+    """Approaches 2 and 3 refitted with N counting every parameter (and, for approach 2, C counting
+    exact FLOPs), each on the same resampled runs as under Kaplan's convention so the shifts pair."""
+    total = iso.assign(N=iso["N_total"].astype(float))
+    a2_p = approach2(
+        total.assign(C=iso["C_exact"].astype(float)),
+        budget_col="budget",
+        bootstrap=ctx.bootstrap,
+        seed=ctx.seed,
+    )
+    law_t = fit(total, "chinchilla", bootstrap=ctx.bootstrap, seed=ctx.seed)
+    shift2 = a2_p.a - a2.a
+    lo2, hi2 = _paired_shift(a2_p.N_opt.draws[:, 0], a2.N_opt.draws[:, 0])
+    a3, a3_t = float(law.derived["a"]), float(law_t.derived["a"])
+    lo3, hi3 = _paired_shift(_a_draws(law_t), _a_draws(law))
+    numbers["conventions"] = {
+        "approach2": {"a_porian": [a2_p.a, *a2_p.ci["a"]], "shift": [shift2, lo2, hi2]},
+        "approach3": {
+            "a_total_N": [a3_t, *law_t.ci.get("a", (np.nan, np.nan))],
+            "shift": [a3_t - a3, lo3, hi3],
+        },
+    }
+    why = (
+        "with a 256-symbol vocabulary the embedding and output layer are a large share of only the smallest "
+        "models, so the convention moves the small end of each IsoFLOP profile most"
+    )
+    return [
+        judged(
+            "chinchilla",
+            "Porian et al.'s convention moves approach 2",
+            shift2,
+            lo2,
+            hi2,
+            paper="counting the last layer's FLOPs and parameters moves Kaplan's exponent toward 0.5 (Porian et "
+            "al. 2024, the first of their three factors)",
+            ours=f"approach 2's a is {ci_text(a2.a, *a2.ci['a'])} with N non-embedding and C = 6ND, "
+            f"{ci_text(a2_p.a, *a2_p.ci['a'])} with N total and C exact: shift {ci_text(shift2, lo2, hi2, 2)} "
+            "(paired bootstrap)",
+            why=why,
+            figure="allocation",
+        ),
+        judged(
+            "chinchilla",
+            "Pearce and Song's convention moves approach 3",
+            a3_t - a3,
+            lo3,
+            hi3,
+            paper="counting total rather than non-embedding parameters moves the small-scale exponent from "
+            "Kaplan's toward Chinchilla's (Pearce and Song 2024)",
+            ours=f"approach 3's a is {ci_text(a3, *law.ci.get('a', (np.nan, np.nan)))} with N non-embedding, "
+            f"{ci_text(a3_t, *law_t.ci.get('a', (np.nan, np.nan)))} with N total: shift "
+            f"{ci_text(a3_t - a3, lo3, hi3, 2)} (paired bootstrap)",
+            why=why,
+            figure="allocation",
+        ),
+    ]
+
+
+def _a_draws(law: FitResult) -> np.ndarray:
+    """a of every bootstrap draw (the form's own derived quantity), rows kept so two fits pair."""
+    return law.derived_of(law.theta_draws())["a"] if law.has_draws else np.empty(0)
 
 
 def _figure_isoflop(iso: pd.DataFrame, a2: ComputeOptimal) -> Any:
