@@ -198,6 +198,10 @@ def test_chinchilla_conventions_shift_a_only_when_the_embedding_counts() -> None
         FakeContext({"isoflop-cpu": _chinchilla_study()[0]}, {"kaplan-cpu": _chinchilla_study()[1]})
     )
     conv = big.numbers["conventions"]
+    # each IsoFLOP group sits at its runs' exact FLOPs, above the nominal 6ND budget
+    assert all(
+        c > b for c, b in zip(conv["approach2"]["budgets_exact"], (1e11, 3e11, 1e12, 3e12, 1e13), strict=True)
+    )
     for approach in ("approach2", "approach3"):
         shift, lo, hi = conv[approach]["shift"]
         assert hi < -0.01 and lo <= shift <= hi, (approach, conv[approach])
@@ -289,3 +293,13 @@ def test_replicate_writes_every_file_from_a_store(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     stale = subprocess.run(check, capture_output=True, text=True)
     assert stale.returncode == 1 and "compute/α_C value: criterion changed" in stale.stdout
+
+
+def test_replicate_help_lists_every_study() -> None:
+    import inspect
+
+    from lmscale.cli.replicate import replicate_command
+    from lmscale.replicate.studies import STUDIES
+
+    text = inspect.signature(replicate_command).parameters["studies"].default.help
+    assert [name for name in STUDIES if name not in text] == []

@@ -52,7 +52,8 @@ ReplicationOutput = output_option("Folder for results and figures (default: ./re
 @app.command("replicate")
 def replicate_command(
     studies: list[str] = typer.Argument(
-        None, help="Studies: scaling, shape, data, compute, batch, transfer, lstm, chinchilla, noise (default: all)."
+        None,
+        help="Studies: scaling, shape, data, compute, batch, transfer, lstm, chinchilla, noise, learning-rate (default: all).",
     ),
     output: ReplicationOutput = None,
     out: OldOutOpt = None,

@@ -161,19 +161,21 @@ def _convention_findings(
     """Approaches 2 and 3 refitted with N counting every parameter (and, for approach 2, C counting
     exact FLOPs), each on the same resampled runs as under Kaplan's convention so the shifts pair."""
     total = iso.assign(N=iso["N_total"].astype(float))
-    a2_p = approach2(
-        total.assign(C=iso["C_exact"].astype(float)),
-        budget_col="budget",
-        bootstrap=ctx.bootstrap,
-        seed=ctx.seed,
-    )
+    # Same IsoFLOP groups, each at its runs' geometric-mean exact FLOPs (they differ a little by size).
+    log_exact = np.log(iso["C_exact"].astype(float)).groupby(iso["budget"]).transform("mean")
+    exact = total.assign(C=iso["C_exact"].astype(float), budget=np.exp(log_exact))
+    a2_p = approach2(exact, budget_col="budget", bootstrap=ctx.bootstrap, seed=ctx.seed)
     law_t = fit(total, "chinchilla", bootstrap=ctx.bootstrap, seed=ctx.seed)
     shift2 = a2_p.a - a2.a
     lo2, hi2 = _paired_shift(a2_p.N_opt.draws[:, 0], a2.N_opt.draws[:, 0])
     a3, a3_t = float(law.derived["a"]), float(law_t.derived["a"])
     lo3, hi3 = _paired_shift(_a_draws(law_t), _a_draws(law))
     numbers["conventions"] = {
-        "approach2": {"a_porian": [a2_p.a, *a2_p.ci["a"]], "shift": [shift2, lo2, hi2]},
+        "approach2": {
+            "a_porian": [a2_p.a, *a2_p.ci["a"]],
+            "shift": [shift2, lo2, hi2],
+            "budgets_exact": a2_p.table["C"].tolist(),
+        },
         "approach3": {
             "a_total_N": [a3_t, *law_t.ci.get("a", (np.nan, np.nan))],
             "shift": [a3_t - a3, lo3, hi3],

@@ -22,7 +22,8 @@ from lmscale.fit.loglog import LogLogLine, fit_line
 from lmscale.replicate.common import best_rows, ci_text, fit_power, new_figure, param_ci, pct, short_n
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
-from lmscale.report.style import SizeColors
+from lmscale.report.figures import loglog_axes
+from lmscale.report.style import SizeColors, log_span
 
 STUDY = "lr-sweep"
 NAME = "learning-rate"
@@ -226,16 +227,13 @@ def _sweep_figure(table: pd.DataFrame, opt: pd.DataFrame) -> Figure:
 
 def _loss_figure(best: pd.DataFrame, rule: pd.DataFrame, fits: dict[str, FitResult]) -> Figure:
     fig, (ax,) = new_figure(1)
-    grid = np.geomspace(best["N"].min(), best["N"].max(), 50)
+    grid = log_span(best["N"].to_numpy(float))
     for key, df, color in (("tuned", best, "C3"), ("rule", rule, "C0")):
         fit = fits[key]
         label = "each size's best rate" if key == "tuned" else f"lr_scale {RULE:g}"
         ax.plot(df["N"], df["loss"], "o", color=color, label=label)
         ax.plot(grid, fit.predict(N=grid), "-", color=color, lw=1, label=f"α_N {fit.params['alpha_N']:.3f}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("non-embedding parameters N")
-    ax.set_ylabel("final held-out loss (nats/byte)")
+    loglog_axes(ax, "non-embedding parameters N", "final held-out loss (nats/byte)")
     ax.set_title("L(N) at the shared rule and at each size's best rate", fontsize=9)
     ax.legend(fontsize=7)
     return fig
