@@ -202,6 +202,7 @@ def test_preset_list_and_demo_size() -> None:
         "shape",
         "transfer-code-english",
         "transfer-english-code",
+        "transfer-english-code-es",
     ]
     demo = expand(load_preset("demo"))
     ns = [r.N for r in demo]
