@@ -85,3 +85,15 @@ def test_unknown_law_and_bad_predict_inputs():
         get_law("hoffmann2022").predict(N=1e9)
     with pytest.raises(InputError, match="must be positive"):
         get_law("hoffmann2022").predict(N=-1.0, D=1e9)
+
+
+def test_a_term_the_fit_drove_to_zero_is_a_zero_term():
+    # A fit whose N term vanished (N_c underflowed to 0, as on transfer runs limited by data at
+    # every size) is Kaplan's L(D) alone: it predicts and inverts instead of raising.
+    law = Law("kaplan-nd", {"N_c": 0.0, "D_c": 5.4e13, "alpha_N": 10.0, "alpha_D": 0.095})
+    assert law.theta()[0, law.form.index("N_c")] == -np.inf
+    assert law.predict(N=1e4, D=1e9) == pytest.approx((5.4e13 / 1e9) ** 0.095, rel=1e-9)
+    d = law.data_for_loss_of(law.theta(), 1e4, (5.4e13 / 1e9) ** 0.095)
+    assert d[0, 0] == pytest.approx(1e9, rel=1e-6)
+    with pytest.raises(InputError, match="N_c must be positive, got -1"):
+        Law("kaplan-nd", {"N_c": -1.0, "D_c": 5.4e13, "alpha_N": 0.07, "alpha_D": 0.095}).theta()

@@ -131,8 +131,13 @@ class Law:
 
     # ---- parameter stacks --------------------------------------------------------------------------
     def theta(self) -> Array:
-        """The point estimate as internal parameters (1, P)."""
-        return self.form.to_internal(self.params)[None, :]
+        """The point estimate as internal parameters (1, P). As in a draw, a log parameter the fit
+        drove to exactly 0 (exp underflowed: the data show no such term) is log 0 = −inf."""
+        zeros = [p.name for p in self.form.params if p.log and self.params[p.name] == 0.0]
+        values = {**self.params, **dict.fromkeys(zeros, 1.0)}
+        theta = self.form.to_internal(values)
+        theta[[self.form.index(name) for name in zeros]] = -np.inf
+        return theta[None, :]
 
     def theta_draws(self) -> Array:
         """The bootstrap draws as internal parameters (S, P); a draw whose E underflowed gives log 0 = −inf,
