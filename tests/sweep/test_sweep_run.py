@@ -98,6 +98,10 @@ def _wait_for(predicate, timeout: float = 180.0) -> None:  # noqa: ANN001
     raise AssertionError("timed out waiting for the sweep")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _mid_run(db: Path) -> bool:
     """At least one run committed and another one in flight with a checkpoint on disk."""
     if not db.exists():
@@ -192,6 +196,9 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes(tmp_path: Path, sig: signal.Sign
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A terminal's Ctrl-C: SIGINT at its default. A shell without job control starts background
+        # jobs with SIGINT ignored, and a pytest started that way would pass the ignore on.
+        preexec_fn=_default_sigint,
     )
     _wait_for(lambda: _mid_run(db))
     driver.send_signal(sig)
