@@ -17,8 +17,7 @@ import pandas as pd
 from lmscale.errors import InputError
 from lmscale.fit import FitResult, backtest, fit
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
-from lmscale.fit.intervals import percentile_interval
-from lmscale.replicate.common import ci_text, new_figure, param_ci, pct
+from lmscale.replicate.common import ci_text, new_figure, paired_interval, param_ci, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.style import FIT_COLOR, SizeColors
@@ -149,12 +148,6 @@ def analyse_chinchilla(ctx: Context) -> StudyResult:
     return res
 
 
-def _paired_shift(draws_new: np.ndarray, draws_old: np.ndarray) -> tuple[float, float]:
-    """95% interval of a shift from draws that resampled the same runs (row i with row i)."""
-    diff = np.asarray(draws_new, float) - np.asarray(draws_old, float)
-    return percentile_interval(diff[np.isfinite(diff)])
-
-
 def _convention_findings(
     iso: pd.DataFrame, a2: ComputeOptimal, law: FitResult, ctx: Context, numbers: dict
 ) -> list[Finding]:
@@ -167,9 +160,9 @@ def _convention_findings(
     a2_p = approach2(exact, budget_col="budget", bootstrap=ctx.bootstrap, seed=ctx.seed)
     law_t = fit(total, "chinchilla", bootstrap=ctx.bootstrap, seed=ctx.seed)
     shift2 = a2_p.a - a2.a
-    lo2, hi2 = _paired_shift(a2_p.N_opt.draws[:, 0], a2.N_opt.draws[:, 0])
+    lo2, hi2 = paired_interval(a2_p.N_opt.draws[:, 0], a2.N_opt.draws[:, 0])
     a3, a3_t = float(law.derived["a"]), float(law_t.derived["a"])
-    lo3, hi3 = _paired_shift(_a_draws(law_t), _a_draws(law))
+    lo3, hi3 = paired_interval(_a_draws(law_t), _a_draws(law))
     numbers["conventions"] = {
         "approach2": {
             "a_porian": [a2_p.a, *a2_p.ci["a"]],

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lmscale.fit import FitResult, fit
+from lmscale.fit.intervals import percentile_interval
 from lmscale.report.style import new_figure
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "ci_text",
     "fit_power",
     "new_figure",
+    "paired_interval",
     "param_ci",
     "pct",
     "rel_diff",
@@ -54,6 +56,14 @@ def sci(x: float, digits: int = 2) -> str:
 def short_n(n: float) -> str:
     """A size as the text writes it: 1e+03 -> 1e3, 3.2e+05 -> 3.2e5."""
     return f"{n:.2g}".replace("e+0", "e").replace("e+", "e")
+
+
+def paired_interval(draws_new: np.ndarray, draws_old: np.ndarray) -> tuple[float, float]:
+    """95% interval of a shift from two fits' draws on the same resamples (row i with row i);
+    a failed resample on either side (NaN) drops out, and fewer than 2 usable rows give NaN."""
+    diff = np.asarray(draws_new, float) - np.asarray(draws_old, float)
+    lo, hi = percentile_interval(diff[np.isfinite(diff)])
+    return float(lo), float(hi)
 
 
 def best_rows(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:

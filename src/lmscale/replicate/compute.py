@@ -19,8 +19,7 @@ import pandas as pd
 from lmscale.errors import InputError
 from lmscale.fit import Conventions, get_law
 from lmscale.fit.frontier import FrontierResult, fit_frontier
-from lmscale.fit.intervals import percentile_interval
-from lmscale.replicate.common import ci_text, new_figure, pct
+from lmscale.replicate.common import ci_text, new_figure, paired_interval, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import StudyResult
 from lmscale.report.style import FIT_COLOR, SizeColors
@@ -127,8 +126,7 @@ def analyse_compute(ctx: Context) -> StudyResult:
     # The three frontiers resample the same runs in the same order (same seed, same run count), so
     # the bootstrap draws are paired and the shift has its own interval.
     shift = at.exponent - a6.exponent
-    paired = at.draws[:, 0] - a6.draws[:, 0] if len(at.draws) == len(a6.draws) else np.empty(0)
-    s_lo, s_hi = percentile_interval(paired) if len(paired) else (float("nan"), float("nan"))
+    s_lo, s_hi = paired_interval(at.draws[:, 0], a6.draws[:, 0])
     res.numbers["allocation"]["shift_to_porian"] = {"shift": shift, "ci": [s_lo, s_hi]}
     res.judge(
         "Porian et al.: the convention explains part of 0.73 vs 0.5",

@@ -17,9 +17,16 @@ from matplotlib.figure import Figure
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
 from lmscale.fit.bootstrap import resample_counts
-from lmscale.fit.intervals import percentile_interval
 from lmscale.fit.loglog import LogLogLine, fit_line
-from lmscale.replicate.common import best_rows, ci_text, fit_power, new_figure, param_ci, pct, short_n
+from lmscale.replicate.common import (
+    ci_text,
+    fit_power,
+    new_figure,
+    paired_interval,
+    param_ci,
+    pct,
+    short_n,
+)
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.figures import loglog_axes
@@ -80,10 +87,9 @@ def vertex(lr: np.ndarray, loss: np.ndarray) -> float:
 
 def optimum_table(table: pd.DataFrame) -> pd.DataFrame:
     """Per size: the best run, its factor, lr_scale*, and the excess loss of the shared rule."""
-    best = best_rows(table, ["N"])
     rows = []
     for n, g in table.groupby("N"):
-        b = best[best["N"] == n].iloc[0]
+        b = g.loc[g["loss"].idxmin()]
         rule = float(g.loc[np.isclose(g["lr_scale"], RULE), "loss"].iloc[0])
         rows.append(
             {
@@ -143,8 +149,7 @@ def _alpha_finding(fits: dict[str, FitResult], numbers: dict) -> Finding:
     lo = hi = np.nan
     if fits["tuned"].draws is not None and fits["rule"].draws is not None:
         tuned, rule = (fits[k].draws[:, fits[k].form.index("alpha_N")] for k in ("tuned", "rule"))
-        diff = tuned - rule
-        lo, hi = percentile_interval(diff[np.isfinite(diff)])
+        lo, hi = paired_interval(tuned, rule)
     value = est["tuned"][0] - est["rule"][0]
     numbers["alpha_N"] = {k: {"value": e[0], "ci": [e[1], e[2]]} for k, e in est.items()}
     numbers["alpha_N"]["difference"] = [value, float(lo), float(hi)]
