@@ -1,4 +1,4 @@
-"""`lmscale runs [show | export | import]`: look into the run store, move runs in and out."""
+"""`lmscale runs [show | export | restore | import | delete]`: look into the run store, move runs in and out."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from lmscale.cli.app import app, print_json
 from lmscale.cli.options import JsonOpt, StoreOpt, choice, exactly_one, output_option
 
 runs_app = typer.Typer(
-    help="The run store: list runs, show one, export to CSV/Parquet, import runs trained elsewhere.",
+    help="The run store: list runs, show one, export to CSV/Parquet and restore an export, import runs "
+    "trained elsewhere.",
     invoke_without_command=True,
 )
 app.add_typer(runs_app, name="runs")
@@ -25,7 +26,7 @@ app.add_typer(runs_app, name="runs")
 RunStatus = choice("RunStatus", ("running", "completed", "diverged", "failed", "interrupted"))
 ExportFormat = choice("ExportFormat", ("csv", "parquet"))
 ImportFormat = choice("ImportFormat", ("csv", "wandb", "mlflow"))
-ExportOutput = output_option("Folder for the runs, curves and evals files.")
+ExportOutput = output_option("Folder for the runs, curves, evals and per-position loss files.")
 
 
 def _console() -> Console:
@@ -146,7 +147,8 @@ def export_cmd(
     study: Annotated[str | None, typer.Option("--study", help="Only this study.")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Export runs, curves and final evals as CSV or Parquet."""
+    """Export runs, curves, final evals and per-position losses as CSV or Parquet (`runs restore`
+    reads them back)."""
     from lmscale.errors import InputError
     from lmscale.store.io import export
 
@@ -155,6 +157,39 @@ def export_cmd(
         raise InputError("runs export: the store does not exist yet")
     for path in export(st, output, ExportFormat(fmt).value, study):
         typer.echo(str(path))
+
+
+@runs_app.command("restore")
+def restore_cmd(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder written by `lmscale runs export`, or a folder of them (one per study, as "
+            "docs/replication/store-export)."
+        ),
+    ],
+    study: Annotated[
+        str | None, typer.Option("--study", help="Put every run in this study (default: the export's own).")
+    ] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Restore an export into the store with its run ids, curves, evals and per-position losses, so its
+    studies can be fitted, reported or replicated (`--no-train`) without training them again. Runs the
+    store already holds finished are kept as they are."""
+    from lmscale.store import Store
+    from lmscale.store.restore import restore
+
+    with Store(_store_of(ctx, store)) as st:
+        out = restore(st, folder, _study_name(study))
+        if json_out:
+            print_json({**out, "store": str(st.path)})
+            return
+        typer.echo(
+            f"restored {out['restored']} run(s), kept {out['already_held']} already in the store, "
+            f"into {', '.join(out['studies']) or 'no study'} ({st.path})"
+        )
 
 
 @runs_app.command("import")

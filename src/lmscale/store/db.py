@@ -150,6 +150,10 @@ def _num(value: Any) -> float | None:
     return out if math.isfinite(out) else None
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def dumps(value: Any) -> str:
     return json.dumps(plain(value), sort_keys=True)
 
@@ -413,8 +417,25 @@ class Store:
             for rec in records:
                 self._write_run(conn, study, rec)
 
+    def restore_runs(self, records: list[RunRecord], studies: dict[str, list[str]]) -> None:
+        """Write exported runs under their own ids, each linked to its studies, in one transaction:
+        all or none. `studies` maps a run id to its study names; an id there without a record (a run
+        the store already holds) is only linked."""
+        for rec in records:
+            if rec.status not in RUN_STATUSES:
+                raise ValueError(f"unknown run status {rec.status!r}")
+        with self._tx() as conn:
+            for name in sorted({s for names in studies.values() for s in names}):
+                self._ensure_study(conn, name, None)
+            for rec in records:
+                self._write_run(conn, None, rec)
+            conn.executemany(
+                "INSERT OR IGNORE INTO study_runs SELECT ?, id FROM runs WHERE id = ?",
+                [(name, rid) for rid, names in studies.items() for name in names],
+            )
+
     @staticmethod
-    def _write_run(conn: sqlite3.Connection, study: str, rec: RunRecord) -> None:
+    def _write_run(conn: sqlite3.Connection, study: str | None, rec: RunRecord) -> None:
         for table in ("curves", "curve_evals", "evals", "position_loss"):
             conn.execute(f"DELETE FROM {table} WHERE run_id=?", (rec.id,))
         conn.execute(
@@ -441,7 +462,8 @@ class Store:
                 rec.source,
             ),
         )
-        conn.execute("INSERT OR IGNORE INTO study_runs VALUES (?, ?)", (study, rec.id))
+        if study is not None:
+            conn.execute("INSERT OR IGNORE INTO study_runs VALUES (?, ?)", (study, rec.id))
         if rec.curve is not None and len(rec.curve):
             conn.executemany(
                 f"INSERT OR REPLACE INTO curves (run_id, step, {', '.join(CURVE_COLUMNS)}, extra) "
@@ -782,7 +804,8 @@ class Store:
 def _curve_rows(run_id: str, curve: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
     others = [c for c in curve.columns if c not in CURVE_COLUMNS and c != "step"]
     for rec in curve.to_dict("records"):
-        extra = {c: plain(rec[c]) for c in others if rec.get(c) is not None}
+        # a NaN is a step without that value (a wide table's gap), not a value to keep
+        extra = {c: plain(rec[c]) for c in others if rec.get(c) is not None and not _is_nan(rec[c])}
         yield (
             run_id,
             int(rec["step"]),

@@ -22,11 +22,13 @@ from lmscale.errors import InputError
 from lmscale.store.db import RunRecord, Store
 from lmscale.store.tables import numeric_column, read_table
 
-EXPORT_TABLES = ("runs", "curves", "evals")
+#: An export's tables, each one file; `lmscale runs restore` reads them back (lmscale.store.restore).
+EXPORT_TABLES = ("runs", "curves", "evals", "position_loss")
 
 
 def export(store: Store, out_dir: str | Path, fmt: str = "csv", study: str | None = None) -> list[Path]:
-    """Write runs, curves and evals as <out_dir>/<table>.<csv|parquet>; returns the paths."""
+    """Write runs, curves, evals and per-position losses as <out_dir>/<table>.<csv|parquet>; returns
+    the paths. Nothing is lost: `lmscale runs restore` rebuilds the store's rows from these files."""
     if fmt not in ("csv", "parquet"):
         raise InputError(f"--format: unknown export format {fmt!r} (use csv or parquet)")
     out = Path(out_dir)
@@ -34,7 +36,12 @@ def export(store: Store, out_dir: str | Path, fmt: str = "csv", study: str | Non
         raise InputError(f"-o: {out} exists and is not a folder")
     runs = store.runs(study=study)
     ids = list(runs["id"])
-    tables = {"runs": runs, "curves": store.curves(ids), "evals": store.evals(ids)}
+    tables = {
+        "runs": runs,
+        "curves": store.curves(ids),
+        "evals": store.evals(ids),
+        "position_loss": store.position_loss(ids),
+    }
     paths = []
     try:
         out.mkdir(parents=True, exist_ok=True)
