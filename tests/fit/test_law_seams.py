@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from lmscale.cli.main import main
+from lmscale.errors import InputError
 from lmscale.fit import Conventions, Law, fit, get_law
 from lmscale.fit.data_constrained import unique_params
 from lmscale.plan import data_limited, optimal
@@ -35,7 +36,9 @@ def lmscale(capsys, *args: str) -> dict:
 def test_muennighoff_law_gives_the_papers_numbers(capsys, n, d, u, published) -> None:
     """Worked examples of huggingface/datablations' README; the last one has a pool larger than D."""
     law = get_law("muennighoff2023")
-    assert float(law.predict(N=n, D=d, U=u)) == pytest.approx(published, abs=5e-6 if published != 2.2917 else 5e-4)
+    assert float(law.predict(N=n, D=d, U=u)) == pytest.approx(
+        published, abs=5e-6 if published != 2.2917 else 5e-4
+    )
     out = lmscale(capsys, "predict", "--law", "muennighoff2023", "--n", str(n), "--d", str(d), "--u", str(u))
     assert out["loss"] == pytest.approx(float(law.predict(N=n, D=d, U=u)), rel=1e-12)
     assert out["N_is"] == "total"
@@ -80,7 +83,9 @@ def test_data_limited_interval_carries_r_star_draws() -> None:
 # ---- 3. the N convention travels with a saved fit ------------------------------------------------
 
 
-@pytest.mark.parametrize("n, label", [("total", "total parameters"), ("non-embedding", "non-embedding parameters")])
+@pytest.mark.parametrize(
+    "n, label", [("total", "total parameters"), ("non-embedding", "non-embedding parameters")]
+)
 def test_saved_fit_keeps_its_n_convention_into_plan_shape(capsys, tmp_path, n, label) -> None:
     from lmscale.reference import load_epoch2024
 
@@ -126,7 +131,9 @@ def test_each_draw_predicts_with_its_own_u_n() -> None:
     law = Law("data-constrained", point, draws=draws)
     at = {"N": 3e10, "D": 4e11, "U": 5e10}  # N beyond what 5e10 unique tokens can use: U_N < N
     names = law.form.names
-    one_by_one = [float(Law("data-constrained", dict(zip(names, row, strict=True))).predict(**at)) for row in draws]
+    one_by_one = [
+        float(Law("data-constrained", dict(zip(names, row, strict=True))).predict(**at)) for row in draws
+    ]
     assert law.predict_draws(**at) == pytest.approx(one_by_one, rel=1e-12)
 
 
@@ -147,8 +154,12 @@ def test_fixing_every_base_parameter_uses_them_as_the_base() -> None:
 
 def test_law_json_round_trip(tmp_path) -> None:
     law = Law(
-        "chinchilla", BASE, name="x", conventions=Conventions(n="total", c="exact", data="here"),
-        draws=np.tile(list(BASE.values()), (3, 1)), budgets=(1e21,),
+        "chinchilla",
+        BASE,
+        name="x",
+        conventions=Conventions(n="total", c="exact", data="here"),
+        draws=np.tile(list(BASE.values()), (3, 1)),
+        budgets=(1e21,),
     )
     path = tmp_path / "law.json"
     law.to_json(path)
@@ -156,3 +167,27 @@ def test_law_json_round_trip(tmp_path) -> None:
     assert back.params == law.params and back.conventions == law.conventions
     assert np.array_equal(back.draws, law.draws) and back.budgets == (1e21,)
     assert replace(back, name="y").label == "y"
+
+
+def test_data_for_a_two_percent_penalty_is_kaplans_eq_4_4() -> None:
+    """Under Kaplan's L(N, D) (eq. 1.5) the D at which the loss comes within 2% of L(N, ∞) has the
+    closed form (N/N_c)^(α_N/α_D)·D_c/((1.02)^(1/α_D) − 1); his eq. 4.4 rounds it to 5e3·N^0.74."""
+    law = get_law("kaplan2020")
+    p, n = law.params, np.array([1e6, 1e8, 1e9])
+    d = law.data_for_penalty_of(law.theta(), n, 0.02)[0]
+    closed = (
+        (n / p["N_c"]) ** (p["alpha_N"] / p["alpha_D"]) * p["D_c"] / np.expm1(np.log1p(0.02) / p["alpha_D"])
+    )
+    assert d == pytest.approx(closed, rel=1e-10)
+    assert d / (5e3 * n**0.74) == pytest.approx([1.072, 1.061, 1.056], abs=0.001)
+    unlimited = law.unlimited_data_loss_of(law.theta(), n)[0]
+    assert unlimited == pytest.approx((p["N_c"] / n) ** p["alpha_N"])
+    assert law.predict(N=n, D=d) == pytest.approx(1.02 * unlimited)
+    # Chinchilla's form: L(N, ∞) = E + A/N^α, and the same inversion
+    hoff = get_law("hoffmann2022")
+    d_h = hoff.data_for_penalty_of(hoff.theta(), 1e9, 0.05)[0, 0]
+    assert hoff.predict(N=1e9, D=d_h) == pytest.approx(
+        1.05 * hoff.unlimited_data_loss_of(hoff.theta(), 1e9)[0, 0]
+    )
+    with pytest.raises(InputError, match="not a law of N and D alone"):
+        get_law("kaplan2020-n").data_for_penalty_of(get_law("kaplan2020-n").theta(), 1e9, 0.02)

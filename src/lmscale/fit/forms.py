@@ -111,6 +111,11 @@ class Form:
         """The loss no amount of N, D or C gets below (E, or 0 for pure power laws)."""
         return np.asarray(pub["E"], dtype=float) if "E" in self.names else np.zeros(np.shape(pub[self.names[0]]))
 
+    def data_for_penalty(self, pub: Mapping[str, Array], n: Array, penalty: float) -> Array:
+        """The D at which L(N, D) = (1 + penalty)·L(N, ∞): how much data size N needs to come within
+        ``penalty`` of its unlimited-data loss (vectorised over draws like ``derived``)."""
+        raise InputError(f"law form {self.name} is not a law of N and D alone")
+
     def iso_loss(self, pub: Mapping[str, Array], target: Array, share: Array) -> tuple[Array, Array]:
         """The (N, D) with loss ``target`` whose N term carries the fraction ``share`` of the loss above
         the floor: one point of the iso-loss curve per share, for constrained plans."""
@@ -283,6 +288,11 @@ class Chinchilla(Form):
     def derived(self, pub):
         return _chinchilla_derived(pub)
 
+    def data_for_penalty(self, pub, n, penalty):
+        """E + A/N^α + B/D^β = (1 + p)(E + A/N^α) at D = (B/(p·(E + A/N^α)))^(1/β)."""
+        unlimited = pub["E"] + pub["A"] / n ** pub["alpha"]
+        return (pub["B"] / (penalty * unlimited)) ** (1.0 / pub["beta"])
+
     def iso_loss(self, pub, target, share):
         gap = np.asarray(target, float) - pub["E"]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -345,6 +355,12 @@ class KaplanND(Form):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             G = np.exp((np.log(r) + r * np.log(nc) - np.log(dc)) / (1.0 + r))
         return {"a": 1.0 / (1.0 + r), "b": r / (1.0 + r), "G": G}
+
+    def data_for_penalty(self, pub, n, penalty):
+        """L(N, D)/L(N, ∞) = [1 + (D_c/D)·(N/N_c)^(α_N/α_D)]^α_D, so the penalty p is reached at
+        D = D_c·(N/N_c)^(α_N/α_D)/((1 + p)^(1/α_D) − 1); eq. 4.4 is this at p = 0.02, rounded."""
+        r = pub["alpha_N"] / pub["alpha_D"]
+        return (n / pub["N_c"]) ** r * pub["D_c"] / np.expm1(np.log1p(penalty) / pub["alpha_D"])
 
     def iso_loss(self, pub, target, share):
         total = np.asarray(target, float) ** (1.0 / pub["alpha_D"])

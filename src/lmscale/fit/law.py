@@ -316,6 +316,27 @@ class Law:
         found, reach = _log_bisect(lambda d: self.evaluate(theta, N=n, D=d), goal, D_SEARCH, shape)
         return np.where(reach, found, np.inf)
 
+    def unlimited_data_loss_of(self, theta: Array, n: Array | float) -> Array:
+        """L(N, D → ∞) per row of θ (S,) and size (k,), giving (S, k): what size N reaches on unlimited
+        data, the reference of an overfitting penalty (Kaplan et al. 2020, eq. 4.2)."""
+        if set(self.form.variables) != {"N", "D"}:
+            raise InputError(f"law {self.label} (form {self.form_name}) is not a law of N and D alone")
+        n = np.atleast_1d(np.asarray(n, dtype=float))
+        shape = (len(theta), n.size)
+        with np.errstate(all="ignore"):  # D = ∞ zeroes the data term of every (N, D) form
+            cols = {"N": np.broadcast_to(n, shape), "D": np.full(shape, np.inf)}
+            log_loss, _ = self.form.log_predict(theta, cols)
+        return np.exp(log_loss)
+
+    def data_for_penalty_of(self, theta: Array, n: Array | float, penalty: float) -> Array:
+        """Tokens D at which L(N, D) comes within ``penalty`` (a fraction: 0.02 is 2%) of L(N, ∞), per row
+        of θ (S,) and size (k,), giving (S, k), from the form's closed form. Under Kaplan et al.'s
+        L(N, D) (eq. 1.5) a 2% penalty is their eq. 4.4 rule, D ≳ 5×10³·N^0.74 with rounded constants."""
+        n = np.atleast_1d(np.asarray(n, dtype=float))[None, :]
+        with np.errstate(all="ignore"):
+            d = self.form.data_for_penalty(self.public(theta), n, penalty)
+        return np.broadcast_to(d, (len(theta), n.shape[1])).astype(float)
+
     # ---- serialisation -----------------------------------------------------------------------------
     def to_dict(self, include_draws: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {

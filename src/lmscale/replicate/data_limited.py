@@ -76,41 +76,36 @@ def ratio_draws(res: FitResult) -> np.ndarray:
     return res.draws[:, names.index("alpha_N")] / res.draws[:, names.index("alpha_D")]
 
 
-def l_inf(params: dict[str, float], n: np.ndarray) -> np.ndarray:
+def l_inf(res: FitResult, n: np.ndarray) -> np.ndarray:
     """L(N, ∞) = (N_c/N)^α_N: the loss with unlimited data."""
-    return (params["N_c"] / np.asarray(n, float)) ** params["alpha_N"]
+    return res.unlimited_data_loss_of(res.theta(), n)[0]
 
 
-def penalty_curve(params: dict[str, float], x: np.ndarray) -> np.ndarray:
-    """δL as a function of x = N^(α_N/α_D)/D (eq. 4.3): (1 + x·D_c/N_c^(α_N/α_D))^α_D − 1."""
-    r = params["alpha_N"] / params["alpha_D"]
-    return (1.0 + np.asarray(x, float) * params["D_c"] / params["N_c"] ** r) ** params["alpha_D"] - 1.0
-
-
-def d_at_penalty(n: np.ndarray, nc: np.ndarray, dc: np.ndarray, an: np.ndarray, ad: np.ndarray) -> np.ndarray:
-    """The D at which δL(N, D) = PENALTY: (N/N_c)^(α_N/α_D)·D_c / ((1+PENALTY)^(1/α_D) − 1)."""
-    return (n / nc) ** (an / ad) * dc / np.expm1(np.log1p(PENALTY) / ad)
+def penalty_curve(res: FitResult, x: np.ndarray) -> np.ndarray:
+    """δL(N, D) = L(N, D)/L(N, ∞) − 1 as a function of x = N^(α_N/α_D)/D (eq. 4.3), which it depends on
+    alone under eq. 1.5: evaluated at one size, N = N_c, where D = N_c^(α_N/α_D)/x."""
+    p = res.params
+    n = p["N_c"]
+    d = n ** (p["alpha_N"] / p["alpha_D"]) / np.asarray(x, float)
+    return res.predict(N=n, D=d) / l_inf(res, n) - 1.0
 
 
 def d2_table(res: FitResult, sizes: np.ndarray) -> pd.DataFrame:
     """D_2%(N) with bootstrap intervals, next to Kaplan's eq. 4.4 in BPE tokens and in bytes."""
-    p = res.params
     rows = []
-    names = res.form.names
-    for n in sizes:
-        est = float(d_at_penalty(n, p["N_c"], p["D_c"], p["alpha_N"], p["alpha_D"]))
+    point = res.data_for_penalty_of(res.theta(), sizes, PENALTY)[0]
+    draws = res.data_for_penalty_of(res.theta_draws(), sizes, PENALTY) if res.has_draws else None
+    for i, n in enumerate(sizes):
         lo = hi = float("nan")
-        if res.has_draws:
-            s = res.draws
-            draws = d_at_penalty(n, *(s[:, names.index(k)] for k in ("N_c", "D_c", "alpha_N", "alpha_D")))
-            draws = draws[np.isfinite(draws)]
-            if draws.size >= 2:
-                lo, hi = percentile_interval(draws)
+        if draws is not None:
+            col = draws[:, i][np.isfinite(draws[:, i])]
+            if col.size >= 2:
+                lo, hi = percentile_interval(col)
         kap = K_D2_COEF * n**K_RATIO
         rows.append(
             {
                 "N": n,
-                "D_2pct": est,
+                "D_2pct": float(point[i]),
                 "D_2pct_low": lo,
                 "D_2pct_high": hi,
                 "kaplan_bpe": kap,
@@ -130,7 +125,7 @@ def power_of_d2(table: pd.DataFrame) -> tuple[float, float]:
 def add_penalties(table: pd.DataFrame, res: FitResult) -> pd.DataFrame:
     out = table.copy()
     r = res.params["alpha_N"] / res.params["alpha_D"]
-    out["L_inf"] = l_inf(res.params, out["N"].to_numpy())
+    out["L_inf"] = l_inf(res, out["N"].to_numpy())
     out["penalty"] = out["loss"] / out["L_inf"] - 1.0
     out["x"] = out["N"].to_numpy() ** r / out["D"].to_numpy()
     out["loss_pred"] = res.predict(N=out["N"].to_numpy(), D=out["D"].to_numpy())
@@ -330,7 +325,7 @@ def figure_penalty(table: pd.DataFrame, res: FitResult):
     colors = SizeColors.for_values(table["N"].to_numpy())
     ax.scatter(table["x"], table["penalty"], c=colors(table["N"].to_numpy()), zorder=3)
     grid = log_span(table["x"].to_numpy(), n=200)
-    ax.plot(grid, penalty_curve(res.params, grid), "-", color=FIT_COLOR, label="fit: eq. 4.3")
+    ax.plot(grid, penalty_curve(res, grid), "-", color=FIT_COLOR, label="fit: eq. 4.3")
     ax.axhline(PENALTY, color=PUBLISHED_COLORS["kaplan2020"], ls=":", label="2% penalty")
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1e-3)
