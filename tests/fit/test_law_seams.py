@@ -191,3 +191,22 @@ def test_data_for_a_two_percent_penalty_is_kaplans_eq_4_4() -> None:
     )
     with pytest.raises(InputError, match="not a law of N and D alone"):
         get_law("kaplan2020-n").data_for_penalty_of(get_law("kaplan2020-n").theta(), 1e9, 0.02)
+
+
+def test_predict_penalty_gives_the_data_a_size_needs(capsys, tmp_path) -> None:
+    out = lmscale(capsys, "predict", "--law", "kaplan2020", "--n", "1e9", "--penalty", "0.02")
+    law = get_law("kaplan2020")
+    assert out["tokens"] == pytest.approx(
+        float(law.data_for_penalty_of(law.theta(), 1e9, 0.02)[0, 0]), rel=1e-12
+    )
+    assert out["tokens_per_param"] == pytest.approx(out["tokens"] / 1e9)
+    assert "tokens_interval" not in out  # a published law without draws
+    rng = np.random.default_rng(0)
+    draws = np.array(list(BASE.values())) * rng.lognormal(0.0, 0.02, size=(200, 5))
+    saved = Law("chinchilla", BASE, name="x", draws=draws)
+    saved.to_json(tmp_path / "law.json")
+    out = lmscale(capsys, "predict", "--law", str(tmp_path / "law.json"), "--n", "1e8", "--penalty", "0.1")
+    lo, hi = out["tokens_interval"]
+    assert lo < out["tokens"] < hi
+    unlimited = BASE["E"] + BASE["A"] / 1e8 ** BASE["alpha"]
+    assert out["tokens"] == pytest.approx((BASE["B"] / (0.1 * unlimited)) ** (1 / BASE["beta"]), rel=1e-9)
