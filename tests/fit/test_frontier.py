@@ -195,6 +195,26 @@ def test_bcrit_from_batch_sweep_recovers_eq_5_4() -> None:
     json.dumps(law.to_dict(), allow_nan=False)
 
 
+def test_bcrit_intervals_resample_runs_not_pairs() -> None:
+    """Each run's steps carry its own noise (shared by all its targets), so the per-target B_crit are
+    not independent: intervals over resampled (loss, B_crit) pairs miss the true α_B, intervals over
+    resampled runs (BatchSweepResult.fit_bcrit) cover it. 4 noisy sweeps; measured 4/4 against 0/4."""
+    covered = {"runs": 0, "pairs": 0}
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        df = batch_sweep()
+        scale = {r: np.exp(rng.normal(0.0, 0.15)) for r in df["run"].unique()}
+        df["step"] *= df["run"].map(scale)
+        res = bcrit_from_batch_sweep(df, targets=[5.0, 4.0, 3.3, 3.0, 2.7])
+        by_runs = res.fit_bcrit(bootstrap=200, seed=0)
+        by_pairs = fit_bcrit(res.table, bootstrap=200, seed=0)
+        assert by_runs.alpha_B == pytest.approx(by_pairs.alpha_B) and by_runs.draws.shape == (200, 2)
+        for name, law in (("runs", by_runs), ("pairs", by_pairs)):
+            lo, hi = law.ci["alpha_B"]
+            covered[name] += lo <= ALPHA_B <= hi
+    assert covered["runs"] >= 3 and covered["pairs"] <= 1, covered
+
+
 def test_bcrit_default_targets_and_tokens_column() -> None:
     df = batch_sweep()
     df["tokens"] = df["step"] * df["batch_tokens"]

@@ -8,7 +8,7 @@ S_min and tokens E_min to each target loss, B_crit = E_min/S_min, and the law fi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from scipy import optimize
 from lmscale.errors import InputError
 from lmscale.fit.curves import check_positive, log_grid, require_columns, show
 from lmscale.fit.intervals import percentile_interval
-from lmscale.fit.loglog import NAN_PAIR, LogLogLine, check_bootstrap, fit_line
+from lmscale.fit.loglog import NAN_PAIR, LogLogLine, check_bootstrap, fit_line, fit_loglog
 from lmscale.jsonsafe import plain
 
 
@@ -144,6 +144,41 @@ def fit_bcrit(
     return _bcrit_from_line(line, int(bootstrap), warnings)
 
 
+def bcrit_over_run_resamples(
+    points: pd.DataFrame, targets: np.ndarray, bootstrap: int, seed: int
+) -> np.ndarray:
+    """B_crit = E_min/S_min per target (bootstrap, T) from the (loss, run, B, S) points of a batch
+    sweep, its runs resampled with replacement; NaN where a resample has < 2 distinct batch sizes."""
+    runs = points["run"].unique()
+    rng = np.random.default_rng(seed)
+    out = np.full((bootstrap, len(targets)), np.nan)
+    by_target = [points[np.isclose(points["loss"], t)] for t in targets]
+    for i in range(bootstrap):
+        pick = pd.Series(rng.choice(runs, size=len(runs)), name="run")
+        for j, pts in enumerate(by_target):
+            sel = pick.to_frame().merge(pts, on="run")
+            sel = sel[np.isfinite(sel["S"])]
+            if sel["B"].nunique() < 2:
+                continue
+            s_min, e_min, _ = tradeoff_fit(sel["S"].to_numpy(float), sel["B"].to_numpy(float))
+            if s_min > 0 and e_min > 0:
+                out[i, j] = e_min / s_min
+    return out
+
+
+def bcrit_law_draws(targets: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B*, α_B) of B_crit = B*/L^(1/α_B) for each row of per-target B_crit draws (NaN where a row has
+    < 2 finite targets or B_crit does not grow as the loss falls)."""
+    b_star, alpha = np.full(len(draws), np.nan), np.full(len(draws), np.nan)
+    for i, row in enumerate(draws):
+        ok = np.isfinite(row)
+        if ok.sum() >= 2 and np.ptp(targets[ok]) > 0:
+            slope, intercept, _ = fit_loglog(targets[ok], row[ok])
+            if slope < 0:
+                b_star[i], alpha[i] = bcrit_law_of_line(slope, intercept)
+    return b_star, alpha
+
+
 @dataclass(frozen=True)
 class BatchSweepResult:
     """Per target loss: S_min, E_min and B_crit = E_min/S_min from runs at several batch sizes."""
@@ -152,10 +187,23 @@ class BatchSweepResult:
     points: pd.DataFrame  # loss, run, B, S, E (steps and tokens each run needed)
     warnings: tuple[str, ...] = ()
 
+    def bcrit_draws(self, bootstrap: int = 1000, seed: int = 0) -> np.ndarray:
+        """B_crit per target loss (bootstrap, targets), with the runs (batch sizes) resampled with
+        replacement; NaN where a resample has < 2 distinct batch sizes at a target."""
+        return bcrit_over_run_resamples(self.points, self.table["loss"].to_numpy(float), bootstrap, seed)
+
     def fit_bcrit(self, bootstrap: int = 1000, seed: int = 0, level: float = 0.95) -> BcritFit:
-        """Kaplan's B_crit(L) law fitted to this sweep's per-loss critical batch sizes."""
+        """Kaplan's B_crit(L) law fitted to this sweep's per-loss critical batch sizes. Its draws and
+        intervals resample runs, not (loss, B_crit) pairs: every target's B_crit comes from the same
+        few runs, so pairs are not independent and resampling them would understate the spread."""
+        check_bootstrap(bootstrap, level, "fit_bcrit")
         ok = self.table[np.isfinite(self.table["B_crit"]) & (self.table["B_crit"] > 0)]
-        return fit_bcrit(ok, bootstrap=bootstrap, seed=seed, level=level)
+        point = fit_bcrit(ok, bootstrap=0, level=level)
+        if not bootstrap:
+            return point
+        b_star, alpha = bcrit_law_draws(self.table["loss"].to_numpy(float), self.bcrit_draws(bootstrap, seed))
+        ci = {"B_star": percentile_interval(b_star, level), "alpha_B": percentile_interval(alpha, level)}
+        return replace(point, ci=ci, bootstrap=int(bootstrap), draws=np.column_stack([b_star, alpha]))
 
     def to_dict(self) -> dict[str, Any]:
         return plain({"table": self.table, "points": self.points, "warnings": list(self.warnings)})

@@ -26,15 +26,12 @@ from lmscale.fit.batch import (
     BatchSweepResult,
     BcritFit,
     bcrit_from_batch_sweep,
-    bcrit_law_of_line,
     critical_batch,
     fit_bcrit,
     steps_min,
-    tradeoff_fit,
 )
 from lmscale.fit.curves import log_grid
 from lmscale.fit.intervals import percentile_interval
-from lmscale.fit.loglog import fit_loglog
 from lmscale.replicate.common import BYTES_PER_BPE, ci_text, new_figure, param_ci, pct, sci
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
@@ -112,41 +109,6 @@ def choose_targets(cur: pd.DataFrame) -> tuple[np.ndarray, str]:
     if not lo < hi:
         raise InputError(f"study {BATCH_PRESET!r}: no loss range is crossed by every run")
     return log_grid(lo, hi, N_TARGETS + 2)[1:-1][::-1], how
-
-
-def boot_bcrit(points: pd.DataFrame, targets: np.ndarray, bootstrap: int, seed: int) -> np.ndarray:
-    """B_crit per target (bootstrap, T) with runs (batch sizes) resampled with replacement.
-
-    Same estimator as bcrit_from_batch_sweep (lmscale.fit.batch.tradeoff_fit), B_crit = E_min/S_min;
-    NaN where a resample has < 2 distinct batch sizes.
-    """
-    runs = points["run"].unique()
-    rng = np.random.default_rng(seed)
-    out = np.full((bootstrap, len(targets)), np.nan)
-    by_target = [points[np.isclose(points["loss"], t)] for t in targets]
-    for i in range(bootstrap):
-        pick = pd.Series(rng.choice(runs, size=len(runs)), name="run")
-        for j, pts in enumerate(by_target):
-            sel = pick.to_frame().merge(pts, on="run")
-            sel = sel[np.isfinite(sel["S"])]
-            if sel["B"].nunique() < 2:
-                continue
-            s_min, e_min, _ = tradeoff_fit(sel["S"].to_numpy(float), sel["B"].to_numpy(float))
-            if s_min > 0 and e_min > 0:
-                out[i, j] = e_min / s_min
-    return out
-
-
-def law_draws(targets: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(B*, α_B) of B_crit = B*/L^(1/α_B) for each bootstrap row of per-target B_crit."""
-    b_star, alpha = np.full(len(draws), np.nan), np.full(len(draws), np.nan)
-    for i, row in enumerate(draws):
-        ok = np.isfinite(row)
-        if ok.sum() >= 2 and np.ptp(targets[ok]) > 0:
-            slope, intercept, _ = fit_loglog(targets[ok], row[ok])
-            if slope < 0:
-                b_star[i], alpha[i] = bcrit_law_of_line(slope, intercept)
-    return b_star, alpha
 
 
 def ci(values: np.ndarray) -> tuple[float, float]:
@@ -240,10 +202,9 @@ def finding_tradeoff(sweep: BatchSweepResult) -> tuple[Finding, dict]:
 
 
 def finding_bcrit(
-    sweep: BatchSweepResult, law: BcritFit, boot: np.ndarray, targets: np.ndarray
+    sweep: BatchSweepResult, law: BcritFit, pair_ci: dict, boot: np.ndarray, targets: np.ndarray
 ) -> tuple[Finding, dict]:
-    b_star_d, alpha_d = law_draws(targets, boot)
-    a_ci, b_ci = ci(alpha_d), ci(b_star_d)
+    a_ci, b_ci = law.ci["alpha_B"], law.ci["B_star"]
     grows = bool(np.isfinite(law.alpha_B) and law.alpha_B > 0)
     t = sweep.table.set_index("loss")
     per = []
@@ -281,7 +242,7 @@ def finding_bcrit(
     nums = {
         "alpha_B": (law.alpha_B, *a_ci),
         "B_star_bytes": (law.B_star, *b_ci),
-        "pair_bootstrap_ci": law.ci,
+        "pair_bootstrap_ci": pair_ci,
         "r2_log": law.r2_log,
         "per_target": {
             f"{loss:.6g}": (float(t.loc[loss, "B_crit"]), *ci(boot[:, j])) for j, loss in enumerate(targets)
@@ -449,15 +410,16 @@ def analyse_batch(ctx: Context) -> StudyResult:
     ok = sweep.table[np.isfinite(sweep.table["B_crit"]) & (sweep.table["B_crit"] > 0)]
     if len(ok) < 2:
         raise InputError(f"study {BATCH_PRESET!r}: B_crit is defined at {len(ok)} target loss(es), need >= 2")
-    law = fit_bcrit(ok, bootstrap=ctx.bootstrap, seed=ctx.seed)
-    boot = boot_bcrit(sweep.points, targets, ctx.bootstrap, ctx.seed)
+    law = sweep.fit_bcrit(bootstrap=ctx.bootstrap, seed=ctx.seed)
+    pair_ci = fit_bcrit(ok, bootstrap=ctx.bootstrap, seed=ctx.seed).ci  # what resampling pairs would say
+    boot = sweep.bcrit_draws(ctx.bootstrap, ctx.seed)
     skipped: dict[str, str] = {}
     result = StudyResult(
         study="batch", title="5. Critical batch size, S_min, E_min and L(N, S_min) (Kaplan §5)"
     )
     numbers: dict = {"targets": targets.tolist(), "sweep_warnings": list(sweep.warnings)}
 
-    for make in (lambda: finding_tradeoff(sweep), lambda: finding_bcrit(sweep, law, boot, targets)):
+    for make in (lambda: finding_tradeoff(sweep), lambda: finding_bcrit(sweep, law, pair_ci, boot, targets)):
         f, nums = make()
         result.findings.append(f)
         numbers[f.key] = nums
