@@ -15,6 +15,7 @@ from lmscale.fit.curves import (
     exclude_warmup,
     final_points,
     interp_loglog,
+    parabola_vertex,
     resample_curves,
     validate_curves,
 )
@@ -156,3 +157,12 @@ def test_plain_json_types() -> None:
     out = plain({"a": np.float64(np.nan), "b": (np.int64(3), np.array([1.5])), "c": pd.DataFrame({"x": [1]})})
     assert out == {"a": None, "b": [3, [1.5]], "c": [{"x": 1}]}
     json.dumps(out)
+
+
+def test_parabola_vertex() -> None:
+    x = np.log([1e3, 3e3, 1e4])
+    y = 2.0 + 0.5 * (x - np.log(2e3)) ** 2
+    assert parabola_vertex(x, y) == pytest.approx(np.log(2e3), rel=1e-12)
+    assert np.isnan(parabola_vertex(x, -y))  # opens downward: no minimum
+    assert np.isnan(parabola_vertex([1.0, 1.0, 2.0], [3.0, 2.0, 1.0]))  # repeated x (seeds)
+    assert parabola_vertex([0.0, 1.0, 2.0], [1.0, 0.5, 0.05]) == 2.0  # vertex beyond the points: clipped

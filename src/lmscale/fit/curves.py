@@ -215,6 +215,17 @@ def log_grid(lo: float, hi: float, n: int) -> np.ndarray:
     return np.exp(np.linspace(math.log(lo), math.log(hi), int(n)))
 
 
+def parabola_vertex(x: np.ndarray, y: np.ndarray) -> float:
+    """x of the minimum of the parabola through three points (x distinct), clipped to their span; NaN
+    where the parabola opens downward or the x repeat. Finds an optimum between grid points (the
+    envelope's N at a budget, a learning-rate sweep's best factor in log lr)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if np.unique(x).size < 3:
+        return math.nan
+    p2, p1, _ = np.polyfit(x, y, 2)
+    return float(np.clip(-p1 / (2 * p2), x.min(), x.max())) if p2 > 0 else math.nan
+
+
 def interp_loglog(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Interpolate y(x) at ``grid`` linearly in (log x, log y); NaN outside the curve's own x range.
 

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from lmscale.errors import InputError
-from lmscale.fit.curves import CurveGrid
+from lmscale.fit.curves import CurveGrid, parabola_vertex
 from lmscale.fit.loglog import run_resamples
 
 Refine = Literal["none", "parabola"]
@@ -83,13 +83,10 @@ def _refine_parabola(
         if k == 0 or k == len(cov) - 1:
             continue
         three = cov[k - 1 : k + 2]
-        x, y = logn[three], loss[three, g]
-        if np.unique(x).size < 3:  # runs sharing N (seeds, LR sweeps): no parabola through them
+        # NaN where runs share N (seeds, LR sweeps) or the three do not bend upward
+        x_star = parabola_vertex(logn[three], loss[three, g])
+        if math.isnan(x_star):
             continue
-        p2, p1, _ = np.polyfit(x, y, 2)
-        if p2 <= 0:
-            continue
-        x_star = float(np.clip(-p1 / (2 * p2), x[0], x[-1]))
         # Keep the run's own FLOPs-per-parameter-token ratio: C = k·N·D along every curve.
         ratio = grid.C[g] / (grid.N[idx[g]] * grid.tokens[idx[g], g])
         n_att[g] = math.exp(x_star)

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
 from lmscale.fit.bootstrap import resample_counts
+from lmscale.fit.curves import parabola_vertex
 from lmscale.fit.loglog import LogLogLine, fit_line
 from lmscale.replicate.common import (
     ci_text,
@@ -80,9 +81,7 @@ def vertex(lr: np.ndarray, loss: np.ndarray) -> float:
     i = int(np.argmin(loss))
     if i == 0 or i == len(lr) - 1 or not np.isfinite(loss[i - 1 : i + 2]).all():
         return float(lr[i])
-    x = np.log(lr[i - 1 : i + 2])
-    a, b, _ = np.polyfit(x, loss[i - 1 : i + 2], 2)
-    return float(np.exp(-b / (2 * a)))
+    return float(np.exp(parabola_vertex(np.log(lr[i - 1 : i + 2]), loss[i - 1 : i + 2])))
 
 
 def optimum_table(table: pd.DataFrame) -> pd.DataFrame:
