@@ -48,7 +48,7 @@ def test_restore_gives_back_every_row(tmp_path: Path, fmt: str) -> None:
         export(st, tmp_path / "ex", fmt)
     with Store(dst) as st:
         out = restore(st, tmp_path / "ex")
-    assert out == {"restored": 3, "already_held": 0, "studies": ["s", "t"]}
+    assert out == {"restored": 3, "already_held": 0, "studies": ["s", "t"], "conflicts": []}
     before, after = _tables(src), _tables(dst)
     for name in before:
         assert_frame_equal(after[name], before[name], check_dtype=False, obj=name)
@@ -68,11 +68,29 @@ def test_restore_a_folder_of_study_exports_keeps_what_the_store_holds(tmp_path: 
         st.record_run("mine", make_record("r2", 1e5, 2e6, 9.9))  # trained here: must survive
         out = restore(st, tmp_path / "store-export")
         again = restore(st, tmp_path / "store-export")
-        assert out == {"restored": 2, "already_held": 1, "studies": ["s", "t"]}
+        assert {k: out[k] for k in ("restored", "already_held", "studies")} == {
+            "restored": 2,
+            "already_held": 1,
+            "studies": ["s", "t"],
+        }
+        # r2 is in both exports (same loss: no conflict) and in the store with another loss: one conflict
+        assert out["conflicts"] == [{"run": "r2", "kept": ["store", 10.025], "other": ["s", 2.625]}]
         assert again["restored"] == 0 and again["already_held"] == 3
         assert st.run("r2")["loss"] == pytest.approx(9.9 + 0.5 / 4)
         assert sorted(st.runs(study="t")["id"]) == ["r2", "r3"]
         assert sorted(st.runs(study="mine")["id"]) == ["r2"]
+
+
+def test_restore_names_a_run_two_exports_disagree_on(tmp_path: Path) -> None:
+    """The same run id trained twice (two machines) with two results: the first export's is kept."""
+    for name, loss in (("a", 3.0), ("b", 3.5)):
+        with Store(tmp_path / f"{name}.db") as st:
+            st.record_run(name, make_record("r1", 1e4, 2e5, loss))
+            export(st, tmp_path / "exports" / name, study=name)
+    with Store(tmp_path / "dst.db") as st:
+        out = restore(st, tmp_path / "exports")
+        assert out["conflicts"] == [{"run": "r1", "kept": ["a", 3.125], "other": ["b", 3.625]}]
+        assert st.run("r1")["loss"] == 3.125 and out["studies"] == ["a", "b"]
 
 
 def test_restore_into_a_named_study(tmp_path: Path) -> None:
@@ -130,5 +148,10 @@ def test_runs_restore_cli(tmp_path: Path) -> None:
     assert (tmp_path / "ex" / "position_loss.csv").is_file()
     ok = cli("--store", str(dst), "restore", str(tmp_path / "ex"))
     assert ok.returncode == 0 and "restored 3 run(s), kept 0 already in the store, into s, t" in ok.stdout
+    assert ok.stderr == ""
+    with Store(dst) as st:
+        st.record_run("s", make_record("r1", 1e4, 2e5, 3.3))  # trained again here, another result
+    again = cli("--store", str(dst), "restore", str(tmp_path / "ex"))
+    assert again.returncode == 0 and "warning: run r1 was trained twice with different results" in again.stderr
     bad = cli("--store", str(dst), "restore", str(tmp_path / "nowhere"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nowhere: no such folder" in bad.stderr

@@ -190,6 +190,16 @@ def restore_cmd(
             f"restored {out['restored']} run(s), kept {out['already_held']} already in the store, "
             f"into {', '.join(out['studies']) or 'no study'} ({st.path})"
         )
+        for c in out["conflicts"][:5]:
+            (where, loss), (other, other_loss) = c["kept"], c["other"]
+            typer.echo(
+                f"warning: run {c['run']} was trained twice with different results: loss {loss:.6g} in "
+                f"{where} (kept), {other_loss:.6g} in {other}; restore one study's export into a store of "
+                "its own to re-analyse that study exactly",
+                err=True,
+            )
+        if len(out["conflicts"]) > 5:
+            typer.echo(f"warning: {len(out['conflicts']) - 5} more such run(s) (--json lists them)", err=True)
 
 
 @runs_app.command("import")

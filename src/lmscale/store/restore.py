@@ -147,26 +147,46 @@ def read_export(folder: Path) -> tuple[list[RunRecord], dict[str, list[str]]]:
     return records, studies
 
 
+def _same_loss(a: float | None, b: float | None) -> bool:
+    a, b = _value(a), _value(b)
+    return a == b or (a is None and b is None)
+
+
 def restore(store: Store, folder: str | Path, study: str | None = None) -> dict[str, Any]:
     """Write the runs of the export(s) in `folder` into `store` in one transaction.
 
     Each run joins the studies its export names (or `study`, when given). Returns how many runs were
-    written, how many the store already held finished (kept, only linked), and the studies.
+    written, how many the store already held finished (kept, only linked), the studies, and the
+    conflicts: a run id whose final loss differs between two exports, or between an export and the
+    store (the same spec trained twice, e.g. on two machines); the first one met is kept.
     """
-    records: list[RunRecord] = []
+    records: dict[str, tuple[RunRecord, str]] = {}
     studies: dict[str, list[str]] = {}
+    conflicts: list[dict[str, Any]] = []
     for sub in export_folders(Path(folder)):
         recs, links = read_export(sub)
         for rec in recs:
             names = [study] if study else links[rec.id]
-            if rec.id not in studies:
-                records.append(rec)
+            if rec.id not in records:
+                records[rec.id] = (rec, sub.name)
+            elif not _same_loss(records[rec.id][0].loss, rec.loss):
+                kept, where = records[rec.id]
+                conflicts.append({"run": rec.id, "kept": [where, kept.loss], "other": [sub.name, rec.loss]})
             studies[rec.id] = sorted(set(studies.get(rec.id, [])) | set(names))
-    held = {rid for rid, status in store.statuses(list(studies)).items() if status in FINISHED}
-    new = [r for r in records if r.id not in held]
-    store.restore_runs(new, studies)
+    statuses = store.statuses(list(studies))
+    held = {rid for rid, status in statuses.items() if status in FINISHED}
+    if held:
+        losses = store.runs().set_index("id")["loss"]
+        for rid in sorted(held):
+            rec, where = records[rid]
+            if not _same_loss(float(losses[rid]), rec.loss):
+                conflicts.append(
+                    {"run": rid, "kept": ["store", float(losses[rid])], "other": [where, rec.loss]}
+                )
+    store.restore_runs([rec for rid, (rec, _) in records.items() if rid not in held], studies)
     return {
-        "restored": len(new),
+        "restored": len(records) - len(held),
         "already_held": len(held),
         "studies": sorted({s for names in studies.values() for s in names}),
+        "conflicts": conflicts,
     }
