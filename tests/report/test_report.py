@@ -290,6 +290,7 @@ def test_batch_sweep_gives_critical_batch_figure(tmp_path):
     res = build_report(d["runs"], d["curves"], tmp_path / "b.html", bootstrap=10)
     check_well_formed_and_self_contained((tmp_path / "b.html").read_text())
     assert "critical_batch" in res.figures and "learning_curves" in res.figures
+    assert "runs resampled" in (tmp_path / "b.html").read_text()  # α_B's interval in the caption
     fit = res.analysis.batch.fit_bcrit(bootstrap=0)
     assert fit.B_star == pytest.approx(B_STAR, rel=0.01)
     assert fit.alpha_B == pytest.approx(ALPHA_B, rel=0.01)

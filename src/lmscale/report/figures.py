@@ -374,8 +374,10 @@ def critical_batch(a: Analysis) -> FigureSpec:
         g = log_span(t["loss"])
         ax.plot(g, f.predict(g), color=FIT_COLOR, label=f"B*/L^(1/{f.alpha_B:.3g})")
         kaplan = get_law("kaplan2020-bcrit")
+        lo, hi = f.ci["alpha_B"]
+        spread = f" ({round(100 * f.level)}% interval {lo:.3g}–{hi:.3g}, runs resampled)" if f.bootstrap else ""
         caption += (
-            f" Fit: B* = {f.B_star:.3g} tokens, α_B = {f.alpha_B:.3g} "
+            f" Fit: B* = {f.B_star:.3g} tokens, α_B = {f.alpha_B:.3g}{spread} "
             f"(Kaplan: {kaplan.B_star:.3g}, {kaplan.alpha_B:.3g})."
         )
     except InputError as exc:
