@@ -17,7 +17,15 @@ from matplotlib.figure import Figure
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
 from lmscale.fit.intervals import percentile_interval
-from lmscale.replicate.common import best_rows, ci_text, fit_power, new_figure, param_ci, short_n
+from lmscale.replicate.common import (
+    best_rows,
+    ci_text,
+    fit_power,
+    new_figure,
+    paired_interval,
+    param_ci,
+    short_n,
+)
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.style import SizeColors, log_span
@@ -148,15 +156,18 @@ def _gap_finding(p: pd.DataFrame, numbers: dict) -> Finding:
 
 def _exponent_finding(fits: dict[str, FitResult], numbers: dict) -> Finding:
     est = {f: param_ci(fits[f], "alpha_N") for f in FAMILIES}
+    # Both fits resample sizes with the same seed, so row i of one pairs with row i of the other;
+    # a resample that failed on either side drops out of the pair (NaN), never shifts the rows.
     draws = {f: _alpha_draws(fits[f]) for f in FAMILIES}
     k = min(len(draws["gpt"]), len(draws["lstm"]))
-    p_order = float(np.mean(draws["gpt"][:k] > draws["lstm"][:k])) if k else float("nan")
+    diff = draws["gpt"][:k] - draws["lstm"][:k]
+    diff = diff[np.isfinite(diff)]
+    p_order = float(np.mean(diff > 0)) if diff.size else float("nan")
     numbers["alpha_N"] = {
         f: {"value": e[0], "ci": [e[1], e[2]], "n_sizes": fits[f].n_points} for f, e in est.items()
     }
     numbers["alpha_N"]["share_draws_gpt_steeper"] = p_order
-    diff = draws["gpt"][:k] - draws["lstm"][:k]
-    d_lo, d_hi = percentile_interval(diff) if k >= 2 else (np.nan, np.nan)
+    d_lo, d_hi = paired_interval(draws["gpt"][:k], draws["lstm"][:k]) if diff.size >= 2 else (np.nan, np.nan)
     numbers["alpha_N"]["difference"] = [est["gpt"][0] - est["lstm"][0], float(d_lo), float(d_hi)]
     return judged(
         "lstm",
@@ -183,8 +194,7 @@ def _exponent_finding(fits: dict[str, FitResult], numbers: dict) -> Finding:
 def _alpha_draws(fit: FitResult) -> np.ndarray:
     if fit.draws is None:
         return np.empty(0)
-    d = fit.draws[:, fit.form.index("alpha_N")]
-    return d[np.isfinite(d)]
+    return fit.draws[:, fit.form.index("alpha_N")]
 
 
 def _position_curves(ctx: Context, runs: list[str]) -> dict[str, np.ndarray]:
