@@ -299,6 +299,10 @@ class Law:
         found, reach = _log_bisect(loss, target, C_SEARCH, (len(theta),))
         return np.where(reach & (self.floor_of(theta) < target), found, np.inf)
 
+    def _require_n_and_d(self) -> None:
+        if set(self.form.variables) != {"N", "D"}:
+            raise InputError(f"law {self.label} (form {self.form_name}) is not a law of N and D alone")
+
     def data_for_loss_of(self, theta: Array, n: Array | float, target: Array | float) -> Array:
         """Tokens D at which L(N, D) reaches ``target`` at model size N, for each row of θ (S,) and
         each (N, target) pair (k,), giving (S, k); +inf where even D = 1e30 falls short (the target
@@ -307,8 +311,7 @@ class Law:
 
         L falls monotonically with D, so bisection in log D brackets it (`_log_bisect`).
         """
-        if set(self.form.variables) != {"N", "D"}:
-            raise InputError(f"law {self.label} (form {self.form_name}) is not a law of N and D alone")
+        self._require_n_and_d()
         n = np.atleast_1d(np.asarray(n, dtype=float))[None, :]
         goal = np.atleast_1d(np.asarray(target, dtype=float))
         goal = goal if goal.ndim == 2 else goal[None, :]
@@ -319,8 +322,7 @@ class Law:
     def unlimited_data_loss_of(self, theta: Array, n: Array | float) -> Array:
         """L(N, D → ∞) per row of θ (S,) and size (k,), giving (S, k): what size N reaches on unlimited
         data, the reference of an overfitting penalty (Kaplan et al. 2020, eq. 4.2)."""
-        if set(self.form.variables) != {"N", "D"}:
-            raise InputError(f"law {self.label} (form {self.form_name}) is not a law of N and D alone")
+        self._require_n_and_d()
         n = np.atleast_1d(np.asarray(n, dtype=float))
         shape = (len(theta), n.size)
         with np.errstate(all="ignore"):  # D = ∞ zeroes the data term of every (N, D) form

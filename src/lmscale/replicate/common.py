@@ -62,7 +62,10 @@ def paired_interval(draws_new: np.ndarray, draws_old: np.ndarray) -> tuple[float
     """95% interval of a shift from two fits' draws on the same resamples (row i with row i);
     a failed resample on either side (NaN) drops out, and fewer than 2 usable rows give NaN."""
     diff = np.asarray(draws_new, float) - np.asarray(draws_old, float)
-    lo, hi = percentile_interval(diff[np.isfinite(diff)])
+    diff = diff[np.isfinite(diff)]
+    if diff.size < 2:
+        return float("nan"), float("nan")
+    lo, hi = percentile_interval(diff)
     return float(lo), float(hi)
 
 

@@ -167,7 +167,7 @@ def _exponent_finding(fits: dict[str, FitResult], numbers: dict) -> Finding:
         f: {"value": e[0], "ci": [e[1], e[2]], "n_sizes": fits[f].n_points} for f, e in est.items()
     }
     numbers["alpha_N"]["share_draws_gpt_steeper"] = p_order
-    d_lo, d_hi = paired_interval(draws["gpt"][:k], draws["lstm"][:k]) if diff.size >= 2 else (np.nan, np.nan)
+    d_lo, d_hi = paired_interval(draws["gpt"][:k], draws["lstm"][:k])
     numbers["alpha_N"]["difference"] = [est["gpt"][0] - est["lstm"][0], float(d_lo), float(d_hi)]
     return judged(
         "lstm",

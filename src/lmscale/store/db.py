@@ -408,34 +408,32 @@ class Store:
         self.record_runs(study, [rec])
 
     def record_runs(self, study: str, records: list[RunRecord]) -> None:
-        """Write several runs in one transaction: all of them or none (imports)."""
-        for rec in records:
-            if rec.status not in RUN_STATUSES:
-                raise ValueError(f"unknown run status {rec.status!r}")
-        with self._tx() as conn:
-            self._ensure_study(conn, study, None)
-            for rec in records:
-                self._write_run(conn, study, rec)
+        """Write several runs into one study in one transaction: all of them or none (imports)."""
+        self.write_runs(records, {rec.id: [study] for rec in records}, also_ensure=study)
 
-    def restore_runs(self, records: list[RunRecord], studies: dict[str, list[str]]) -> None:
-        """Write exported runs under their own ids, each linked to its studies, in one transaction:
-        all or none. `studies` maps a run id to its study names; an id there without a record (a run
-        the store already holds) is only linked."""
+    def write_runs(
+        self, records: list[RunRecord], studies: dict[str, list[str]], also_ensure: str | None = None
+    ) -> None:
+        """Write runs under their own ids, each linked to its studies, in one transaction: all or none.
+        `studies` maps a run id to its study names; an id there without a record (a run the store
+        already holds, as a restore meets it) is only linked. `also_ensure` names a study to create
+        even when no run joins it."""
         for rec in records:
             if rec.status not in RUN_STATUSES:
                 raise ValueError(f"unknown run status {rec.status!r}")
+        names = {s for ids in studies.values() for s in ids} | ({also_ensure} if also_ensure else set())
         with self._tx() as conn:
-            for name in sorted({s for names in studies.values() for s in names}):
+            for name in sorted(names):
                 self._ensure_study(conn, name, None)
             for rec in records:
-                self._write_run(conn, None, rec)
+                self._write_run(conn, rec)
             conn.executemany(
                 "INSERT OR IGNORE INTO study_runs SELECT ?, id FROM runs WHERE id = ?",
-                [(name, rid) for rid, names in studies.items() for name in names],
+                [(name, rid) for rid, ids in studies.items() for name in ids],
             )
 
     @staticmethod
-    def _write_run(conn: sqlite3.Connection, study: str | None, rec: RunRecord) -> None:
+    def _write_run(conn: sqlite3.Connection, rec: RunRecord) -> None:
         for table in ("curves", "curve_evals", "evals", "position_loss"):
             conn.execute(f"DELETE FROM {table} WHERE run_id=?", (rec.id,))
         conn.execute(
@@ -462,8 +460,6 @@ class Store:
                 rec.source,
             ),
         )
-        if study is not None:
-            conn.execute("INSERT OR IGNORE INTO study_runs VALUES (?, ?)", (study, rec.id))
         if rec.curve is not None and len(rec.curve):
             conn.executemany(
                 f"INSERT OR REPLACE INTO curves (run_id, step, {', '.join(CURVE_COLUMNS)}, extra) "

@@ -183,7 +183,7 @@ def restore(store: Store, folder: str | Path, study: str | None = None) -> dict[
                 conflicts.append(
                     {"run": rid, "kept": ["store", float(losses[rid])], "other": [where, rec.loss]}
                 )
-    store.restore_runs([rec for rid, (rec, _) in records.items() if rid not in held], studies)
+    store.write_runs([rec for rid, (rec, _) in records.items() if rid not in held], studies)
     return {
         "restored": len(records) - len(held),
         "already_held": len(held),
