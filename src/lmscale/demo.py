@@ -22,6 +22,7 @@ import pandas as pd
 from lmscale.errors import InputError
 from lmscale.fit import FitResult, fit
 from lmscale.jsonsafe import plain
+from lmscale.report.analysis import method_table
 from lmscale.report.identify import display_name, flags, not_identified
 from lmscale.report.method_choice import backtest_of_methods, headline_by_backtest, horizon_sentence
 from lmscale.report.next_runs import next_runs_sentence
@@ -181,13 +182,30 @@ def method_lines(analysis: Any) -> list[str]:
     """The method backtest and the headline it chose, in the report's own words: which method
     predicted the held-out budget best, the allocation it gives (or where it stops being identified)."""
     if getattr(analysis, "selection", None) is None:
-        return []
+        return approach_rows(analysis)
     said = _Sentences()
     backtest_of_methods(analysis, said, "")
     headline_by_backtest(analysis, said, "")
+    said.lines += approach_rows(analysis)
     # the report's summary already decided whether to propose runs: analysis.next_runs
     extra = [horizon_sentence(analysis), next_runs_sentence(analysis.next_runs)]
     return [*said.lines, *(x for x in extra if x)]
+
+
+def approach_rows(analysis: Any) -> list[str]:
+    """The report's table of approaches 1, 2 and 3 at the target, a line each (none without any)."""
+    if not analysis.allocation_fits and analysis.allocation is None:
+        return []
+    lines = [f"The three approaches at {fmt(analysis.target_flops)} FLOPs (95% intervals; approach 1 with the parabola refine):"]
+    for r in method_table(analysis).to_dict(orient="records"):
+        err = r["backtest N_opt error (decades)"]
+        backtest = f"backtest {err:.3f} decades" if math.isfinite(err) else "no backtest"
+        n_opt = "no allocation"
+        if math.isfinite(r["N_opt at target"]):
+            state = "identified" if r["identified"] == "yes" else "not identified"
+            n_opt = f"N_opt {fmt(r['N_opt at target'])} [{fmt(r['N low'])}, {fmt(r['N high'])}] ({r['decades']:.1f} decades), {state}"
+        lines.append(f"  {r['method']}: {backtest}; a = {fmt(r['a'])} [{fmt(r['a low'])}, {fmt(r['a high'])}]; {n_opt}")
+    return lines
 
 
 def summary_lines(res: DemoResult, analysis: Any) -> list[str]:

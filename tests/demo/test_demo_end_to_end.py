@@ -100,6 +100,8 @@ def test_rerun_only_rerenders(demo: dict) -> None:
     out = demo["second"].stdout
     assert "0 completed, 22 already in the store" in out
     assert "Report:" in out
+    rows = re.findall(r"^  approach (\d): (?:backtest \d\.\d{3} decades|no backtest); a = ", out, re.M)
+    assert "The three approaches at" in out and rows == ["1", "2", "3"]
     assert re.search(r"at 6\.0\de11 FLOPs", out)  # the demo plans for 10x its largest run (about 6e10 FLOPs)
 
 

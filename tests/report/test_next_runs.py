@@ -31,7 +31,7 @@ def _analysis(wall_time: list[float]) -> Analysis:
     )
     runs["C"] = 6 * runs["N"] * runs["D"] * 1e3
     a = Analysis(from_frames(runs), 1e14, True, 0)
-    a.approach2, a.selection = _SqrtAllocation(), SimpleNamespace(best="approach2")
+    a.allocation_fits, a.selection = {"approach2": _SqrtAllocation()}, SimpleNamespace(best="approach2")
     return a
 
 

@@ -182,6 +182,25 @@ def test_demo_recovers_the_true_allocation(demo):
 
 
 @pytest.mark.slow
+def test_the_three_approaches_sit_side_by_side_at_the_target(demo):
+    res, html, _ = demo
+    a = res.analysis
+    t = csv_links(check_well_formed_and_self_contained(html))["approaches.csv"].set_index("method")
+    assert "The three approaches at the target" in html
+    assert list(t.index) == ["approach 1", "approach 2", "approach 3"]
+    assert t.loc["approach 2", "a"] == pytest.approx(a.approach2.a)
+    assert t.loc["approach 3", "N_opt at target"] == pytest.approx(a.allocation.N_opt.value)
+    errors = a.selection.table.set_index("method")["N_opt_error_dex"]
+    assert t.loc["approach 1", "backtest N_opt error (decades)"] == pytest.approx(errors["approach1"])
+    for m, row in t.iterrows():  # identified means the 95% interval spans at most a decade
+        assert (row["identified"] == "yes") == (np.log10(row["N high"] / row["N low"]) <= 1.0), m
+    if a.headline is not None:  # the quoted allocation is its method's row
+        assert t.loc[a.headline_name.replace("approach", "approach "), "N_opt at target"] == pytest.approx(
+            res.summary.facts["N_opt"]
+        )
+
+
+@pytest.mark.slow
 def test_next_dollar_sentence_follows_the_derivatives(demo):
     res, _, d = demo
     nd = res.summary.facts["next_dollar"]

@@ -162,12 +162,16 @@ def _approach3(train: pd.DataFrame, test: pd.DataFrame, C: np.ndarray, opts: dic
     return Prediction(n_opt, n_ci, loss_opt, l_ci, s["mean_abs_rel_error"], s["pi_coverage"], bt)
 
 
-def _data_constrained(train: pd.DataFrame, test: pd.DataFrame, C: np.ndarray, opts: dict[str, Any]) -> Prediction:
+def _data_constrained(
+    train: pd.DataFrame, test: pd.DataFrame, C: np.ndarray, opts: dict[str, Any]
+) -> Prediction:
     from lmscale.fit.backtest import backtest
 
     if "U" not in train.columns:
         raise InputError("needs a column U (unique tokens)")
-    bt = backtest(pd.concat([train, test]), "data-constrained", cutoff=float(train["C"].max()), by="C", **opts)
+    bt = backtest(
+        pd.concat([train, test]), "data-constrained", cutoff=float(train["C"].max()), by="C", **opts
+    )
     s = bt.summary()
     n_opt, n_ci = _none(len(C))
     return Prediction(n_opt, n_ci, *_none(len(C)), s["mean_abs_rel_error"], s["pi_coverage"], bt)
@@ -192,7 +196,9 @@ def _predict(method: str, data: dict[str, Any], C: np.ndarray, opts: dict[str, A
         result = approach1(_train_curves(data["curves"], train), refine="parabola", **common)
         return _allocation_prediction(result, C, level)
     if method == "approach2":
-        return _allocation_prediction(approach2(train.drop(columns="budget", errors="ignore"), **common), C, level)
+        return _allocation_prediction(
+            approach2(train.drop(columns="budget", errors="ignore"), **common), C, level
+        )
     if method == "frontier":
         law = fit_frontier(_train_curves(data["curves"], train), **common)
         ci = law.interval("confidence", C=C) if law.has_draws else _none(len(C))[1]
@@ -206,7 +212,14 @@ def _score(method: str, p: Prediction | None, truth: pd.DataFrame, note: str) ->
     n_true, l_true = truth["N_opt"].to_numpy(float), truth["loss_opt"].to_numpy(float)
     row: dict[str, Any] = {"method": method}
     if p is None:
-        keys = ("N_opt_error_dex", "N_opt_inside", "loss_opt_error", "loss_opt_inside", "runs_error", "runs_coverage")
+        keys = (
+            "N_opt_error_dex",
+            "N_opt_inside",
+            "loss_opt_error",
+            "loss_opt_inside",
+            "runs_error",
+            "runs_coverage",
+        )
         return {**row, **dict.fromkeys(keys, math.nan), "note": note}
     with np.errstate(invalid="ignore", divide="ignore"):
         n_err = np.log10(p.n_opt / n_true)
@@ -299,21 +312,27 @@ def ranks_above(sel: MethodSelection, method: str, other: str) -> bool:
     return bool(theirs - mine >= (half if np.isfinite(half) else 0.0))
 
 
+def tied_with_best(sel: MethodSelection) -> list[str]:
+    """The methods whose N_opt error is within the held-out minimum's own uncertainty of the best one's,
+    the best first, then by error: the backtest cannot rank these against each other."""
+    err = sel.table.set_index("method")["N_opt_error_dex"].astype(float)
+    if sel.best is None or not np.isfinite(err.get(sel.best, math.nan)):
+        return []
+    half = truth_uncertainty_dex(sel.truth)
+    margin = half if np.isfinite(half) else 0.0
+    close = err[np.isfinite(err) & (err - err[sel.best] < margin)].sort_values(kind="stable")
+    return [sel.best, *(m for m in close.index if m != sel.best)]
+
+
 def _indistinguishable(table: pd.DataFrame, truth: pd.DataFrame, best: str | None) -> str:
     """A warning naming the methods whose N_opt error is within the held-out minimum's own
     uncertainty of the best one: the backtest cannot rank those."""
-    err = table.set_index("method")["N_opt_error_dex"].astype(float)
-    if best is None or not np.isfinite(err.get(best, math.nan)):
-        return ""
-    half = truth_uncertainty_dex(truth)
-    if not np.isfinite(half):
-        return ""
-    close = [m for m, e in err.items() if m != best and np.isfinite(e) and e - err[best] < half]
+    close = tied_with_best(MethodSelection(table, truth, best, 0, math.nan))[1:]
     if not close:
         return ""
     return (
-        f"the held-out IsoFLOP minimum is itself uncertain by ±{half:.2f} decades; {', '.join(close)} "
-        f"predicted N_opt within that of {best}, so this backtest does not rank them"
+        f"the held-out IsoFLOP minimum is itself uncertain by ±{truth_uncertainty_dex(truth):.2f} decades; "
+        f"{', '.join(close)} predicted N_opt within that of {best}, so this backtest does not rank them"
     )
 
 
@@ -323,5 +342,6 @@ __all__ = [
     "compare_methods",
     "held_out_budgets",
     "ranks_above",
+    "tied_with_best",
     "truth_uncertainty_dex",
 ]

@@ -19,8 +19,8 @@ from lmscale.fit import Backtest, FitResult, backtest, fit
 from lmscale.fit.batch import BatchSweepResult, bcrit_from_batch_sweep
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
 from lmscale.fit.frontier import FrontierResult, fit_frontier
-from lmscale.fit.intervals import percentile_interval
-from lmscale.fit.select import SELECT_BOOTSTRAP, MethodSelection, compare_methods, ranks_above
+from lmscale.fit.select import SELECT_BOOTSTRAP, MethodSelection, compare_methods
+from lmscale.report import headline
 from lmscale.report.data import ReportInput
 
 T = TypeVar("T")
@@ -31,8 +31,6 @@ SKIPPABLE = (InputError, ValueError, ArithmeticError, np.linalg.LinAlgError)
 HOLDOUT_FRACTION = 0.2
 #: Default target when none is given: this many times the largest run's compute.
 DEFAULT_TARGET_FACTOR = 100.0
-#: A headline allocation whose 95% interval for N_opt spans more decades than this is not quoted.
-MAX_HEADLINE_DECADES = 1.0
 
 
 @dataclass
@@ -56,9 +54,13 @@ class Analysis:
     headline: ComputeOptimal | None = None  # approach 1 or 2 where that backtest ranks it above approach 3
     headline_name: str = "approach3"  # the method the headline quotes
     headline_note: str = ""  # why a method the backtest preferred is not quoted
-    #: where that method's allocation is still identified: the largest budget up to the target at which
+    #: approaches 1 and 2 as the backtest fitted them, with their allocation at the target
+    allocation_fits: dict[str, ComputeOptimal] = field(default_factory=dict)
+    candidates: tuple[str, ...] = ()  # of those, the ones the backtest cannot rank apart (best first)
+    #: where horizon_name's allocation is still identified: the largest budget up to the target at which
     #: its N_opt interval spans at most MAX_HEADLINE_DECADES (C, N_opt, D_opt, N_low, N_high), or None
     horizon: dict[str, float] | None = None
+    horizon_name: str = ""
     next_runs: Any = None  # lmscale.report.next_runs.NextRuns, when the summary proposed them
     skipped: dict[str, str] = field(default_factory=dict)
     schedule: dict[str, pd.DataFrame] | None = None  # lmscale.fit.schedule_backtest.schedule_backtests
@@ -211,7 +213,8 @@ def analyse(
         lambda: compare_methods(runs, data.curves, bootstrap=min(bootstrap, SELECT_BOOTSTRAP), seed=seed),
     )
     a.backtest = loss_backtest(a, runs, seed)
-    attempt(sk, "headline method", lambda: choose_headline(a, seed))
+    a.allocation_fits = allocation_fits(a, seed)
+    attempt(sk, "headline method", lambda: choose_headline(a))
     if a.main is not None:
         from lmscale.plan import optimal, what_if
 
@@ -228,7 +231,9 @@ def schedule_law(data: ReportInput) -> dict[str, pd.DataFrame]:
     from lmscale.fit.schedule_backtest import schedule_backtests
 
     if not data.lr_traces or data.curves is None:
-        raise InputError("the input carries no learning-rate schedules (a store study of lmscale's trainer does)")
+        raise InputError(
+            "the input carries no learning-rate schedules (a store study of lmscale's trainer does)"
+        )
     curves = data.curves.rename(columns={"run": "run_id"})
     if "step" not in curves:
         raise InputError("the learning curves have no step column")
@@ -249,50 +254,50 @@ def loss_backtest(a: Analysis, runs: pd.DataFrame, seed: int) -> Backtest | None
     )
 
 
-def choose_headline(a: Analysis, seed: int) -> None:
-    """Set the allocation the headline quotes: approach 1 or 2 when the method backtest ranks it above
-    approach 3 by more than the held-out minimum's own uncertainty and its N_opt at the target is
-    identified (a 95% interval within MAX_HEADLINE_DECADES); otherwise approach 3 stays."""
-    sel = a.selection
-    if sel is None or sel.best not in ("approach1", "approach2") or not ranks_above(sel, sel.best, "approach3"):
-        return
-    if sel.best == "approach2":
-        chosen = a.approach2
-    else:
-        chosen = approach1(  # as the backtest fitted it: the parabola refine
-            a.data.curves,
-            refine="parabola",
-            bootstrap=a.bootstrap,
-            seed=seed,
-            target_compute=a.target_flops,
-            conventions=a.data.conventions,
+def allocation_fits(a: Analysis, seed: int) -> dict[str, ComputeOptimal]:
+    """Approaches 1 and 2 as the method backtest fitted them (approach 1 with the parabola refine),
+    with their allocation at the target; a method that cannot be fitted is left out."""
+    fits: dict[str, ComputeOptimal] = {}
+    if a.approach2 is not None:
+        fits["approach2"] = a.approach2
+    if a.data.curves is not None:
+        one = attempt(
+            a.skipped,
+            "approach 1 (parabola refine)",
+            lambda: approach1(
+                a.data.curves,
+                refine="parabola",
+                bootstrap=a.bootstrap,
+                seed=seed,
+                target_compute=a.target_flops,
+                conventions=a.data.conventions,
+            ),
         )
-    if chosen is None or chosen.target is None:
-        return
-    lo, hi = chosen.target["ci"]["N_opt"]
-    span = math.log10(hi / lo) if lo > 0 and math.isfinite(lo) and math.isfinite(hi) else math.inf
-    if span > MAX_HEADLINE_DECADES:
-        a.headline_note = f"its N_opt at the target spans {span:.1f} decades (95% interval)"
-        a.horizon = identified_horizon(chosen, float(a.data.runs["C"].max()), a.target_flops)
-        return
-    a.headline, a.headline_name = chosen, sel.best
+        if one is not None:
+            fits["approach1"] = one
+    return fits
 
 
-def identified_horizon(chosen: ComputeOptimal, c_from: float, c_to: float, points: int = 41) -> dict[str, float] | None:
-    """The largest budget in [c_from, c_to] at which ``chosen``'s N_opt interval spans at most
-    MAX_HEADLINE_DECADES, with the allocation there; None when even c_from is wider."""
-    if not chosen.bootstrap or not c_to > c_from:
-        return None
-    grid = np.geomspace(c_from, c_to, points)
-    n_draws = chosen.optimal_draws(grid)[0]
-    ok = np.all(np.isfinite(n_draws), axis=1)
-    if ok.sum() < 2:
-        return None
-    lo, hi = np.array([percentile_interval(n_draws[ok, j], chosen.level) for j in range(points)]).T
-    wide = np.flatnonzero(~(np.log10(hi / lo) <= MAX_HEADLINE_DECADES))  # NaN counts as wide
-    k = wide[0] - 1 if len(wide) else points - 1  # the last budget before the first wide one
-    if k < 0:
-        return None
-    n_opt, d_opt = chosen.optimal(grid[k])
-    return {"C": float(grid[k]), "N_opt": float(n_opt), "D_opt": float(d_opt), "N_low": float(lo[k]),
-            "N_high": float(hi[k])}
+def choose_headline(a: Analysis) -> None:
+    """Set the allocation the headline quotes by lmscale.report.headline's rule, and where it is not
+    identified, the range in which the best candidate's still is."""
+    if a.selection is None:
+        return
+    choice = headline.choose_headline(a.selection, a.allocation_fits)
+    a.headline_name, a.headline_note, a.candidates = choice.method, choice.note, choice.candidates
+    if choice.method in a.allocation_fits:
+        a.headline = a.allocation_fits[choice.method]
+    if choice.horizon_method:
+        a.horizon_name = choice.horizon_method
+        a.horizon = headline.identified_horizon(
+            a.allocation_fits[choice.horizon_method], float(a.data.runs["C"].max()), a.target_flops
+        )
+
+
+def method_table(a: Analysis) -> pd.DataFrame:
+    """Approaches 1, 2 and 3 at the target, side by side (lmscale.report.headline.method_table)."""
+    law_a = None
+    if a.main is not None and "a" in a.main.derived:
+        lo, hi = a.main.ci.get("a", (math.nan, math.nan))
+        law_a = (float(a.main.derived["a"]), float(lo), float(hi))
+    return headline.method_table(a.selection, a.allocation_fits, a.allocation, law_a)

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from lmscale.plan.multiplier import Comparison
-from lmscale.report.analysis import MAX_HEADLINE_DECADES
 from lmscale.report.figures import FigureSpec, loglog_axes
+from lmscale.report.headline import MAX_HEADLINE_DECADES
 from lmscale.report.html import figure_page, render_png
 from lmscale.report.style import new_figure
 

@@ -15,8 +15,9 @@ from html import escape
 import numpy as np
 import pandas as pd
 
-from lmscale.report.analysis import Analysis
+from lmscale.report.analysis import Analysis, method_table
 from lmscale.report.figures import FigureSpec
+from lmscale.report.headline import MAX_HEADLINE_DECADES
 from lmscale.report.identify import Flags, display_name, flags
 from lmscale.report.style import DPI
 from lmscale.report.summary import Summary, fmt
@@ -159,6 +160,27 @@ def whatif_tables(a: Analysis, fl: Flags) -> list[str]:
     return out
 
 
+def approaches_section(a: Analysis) -> list[str]:
+    """Approaches 1, 2 and 3 side by side at the target: where they agree or disagree, which are
+    identified there, and how each extrapolated in the backtest (lmscale.report.headline)."""
+    if not a.allocation_fits and a.allocation is None:
+        return []
+    t = method_table(a)
+    quoted = a.headline_name.replace("approach", "approach ")
+    if a.headline is None and flags(a.main, a.target_flops).optimum:
+        quoted = "none (no allocation at the target is identified)"
+    return [
+        f"<h3>The three approaches at the target ({fmt(a.target_flops)} FLOPs)</h3>",
+        "<p>Backtest error: how far each method's N_opt, fitted below the largest budget, landed from that "
+        f"budget's own IsoFLOP minimum. N_opt's interval is 95%; a method is identified at the target when it "
+        f"spans at most {MAX_HEADLINE_DECADES:g} decade. Approach 1 is fitted as the backtest fitted it, with the "
+        "parabola refine (the fit table's approach 1 is the unrefined envelope). "
+        f"The headline's method: {escape(quoted)}. "
+        f'<a class="csv" download="approaches.csv" href="{csv_uri(t)}">approaches (CSV)</a></p>',
+        _table(t, left=("method", "identified")),
+    ]
+
+
 def render_html(
     title: str, a: Analysis, summary: Summary, figures: list[RenderedFigure], skipped_figures: dict[str, str]
 ) -> str:
@@ -184,6 +206,7 @@ def render_html(
     for head, sentences in summary.sections.items():
         parts.append(f"<h3>{escape(head)}</h3>")
         parts.append("<p>" + " ".join(escape(s) for s in sentences) + "</p>")
+    parts += approaches_section(a)
     parts.append("</section>")
 
     ft = fit_table(a)

@@ -8,7 +8,8 @@ import math
 from typing import Any
 
 from lmscale.fit.select import truth_uncertainty_dex
-from lmscale.report.analysis import MAX_HEADLINE_DECADES, Analysis
+from lmscale.report.analysis import Analysis
+from lmscale.report.headline import MAX_HEADLINE_DECADES
 from lmscale.report.identify import flags
 from lmscale.report.wording import fmt
 
@@ -53,25 +54,37 @@ def backtest_of_methods(a: Analysis, s: Any, sec: str) -> None:
         f"IsoFLOP minimum (N_opt = {fmt(float(truth['N_opt']))}, ±{truth_uncertainty_dex(sel.truth):.2f} "
         f"decades) with these errors in decades: {listed}.",
     )
-    used = a.headline_name
-    s.facts["headline_method"] = used
-    ties = [w for w in sel.warnings if "does not rank" in w]
+    s.facts["headline_method"] = a.headline_name
+    if a.candidates:
+        s.facts["headline_candidates"] = list(a.candidates)
+    s.add(sec, _why_this_headline(a))
+
+
+def _why_this_headline(a: Analysis) -> str:
+    """Which method the headline quotes, and why that one (lmscale.report.headline's rule)."""
+    sel, used = a.selection, a.headline_name
+    others = [_short(m) for m in a.candidates if m != used]
     if used == sel.best:
         why = "the closest"
+        if others:
+            why += (
+                f"; the backtest cannot rank {' and '.join(others)} apart from it, and its N_opt at the target "
+                "lies inside this method's interval"
+            )
+    elif used != "approach3":
+        why = a.headline_note
     elif a.headline_note and flags(a.main, a.target_flops).optimum:
-        s.add(
-            sec,
-            f"No method's allocation at the target is identified: {LABEL[sel.best].split(' (')[0]}, the closest, "
-            f"is not quoted because {a.headline_note}, and approach 3's is not identified either.",
-        )
-        return
+        return f"No allocation at the target is quoted: {a.headline_note}, and approach 3's is not identified either."
     elif a.headline_note:
-        why = f"not {LABEL[sel.best].split(' (')[0]}, the closest, because {a.headline_note}"
-    elif ties:
-        why = ties[0]
+        why = a.headline_note
     else:
-        why = "the law that also predicts loss"
-    s.add(sec, f"The headline uses {LABEL[used]}: {why}.")
+        ties = [w for w in sel.warnings if "does not rank" in w]
+        why = ties[0] if ties else "the law that also predicts loss"
+    return f"The headline uses {LABEL[used]}: {why}."
+
+
+def _short(method: str) -> str:
+    return LABEL[method].split(" (")[0]
 
 
 def conditional_interval(result: Any) -> str:
@@ -88,19 +101,19 @@ def conditional_interval(result: Any) -> str:
 
 
 def horizon_sentence(a: Analysis) -> str:
-    """Where the best-backtested method's allocation is still identified, short of the target ("" when
-    nowhere): the largest budget at which its N_opt interval spans at most MAX_HEADLINE_DECADES."""
-    h = a.horizon
-    if h is None or a.selection is None or a.selection.best not in LABEL:
+    """Where the best candidate's allocation is still identified, short of the target ("" when nowhere):
+    the largest budget at which its N_opt interval spans at most MAX_HEADLINE_DECADES."""
+    h, name = a.horizon, a.horizon_name
+    if h is None or name not in LABEL:
         return ""
     factor = h["C"] / float(a.data.runs["C"].max())
     return (
-        f"{LABEL[a.selection.best][0].upper()}{LABEL[a.selection.best][1:]}, the method that predicted the "
-        f"held-out budget best, pins N_opt within {MAX_HEADLINE_DECADES:g} decade (95% interval) up to "
-        f"{fmt(h['C'])} FLOPs ({fmt(factor)}× the largest run): there it puts the optimum at about "
-        f"{fmt(h['N_opt'])} parameters and {fmt(h['D_opt'])} tokens ({fmt(h['D_opt'] / h['N_opt'])} tokens per "
-        f"parameter; N between {fmt(h['N_low'])} and {fmt(h['N_high'])}). Beyond that budget, larger IsoFLOP "
-        "budgets are needed before a model size can be recommended."
+        f"{LABEL[name][0].upper()}{LABEL[name][1:]}, the method that predicted the held-out budget best, pins "
+        f"N_opt within {MAX_HEADLINE_DECADES:g} decade (95% interval) up to {fmt(h['C'])} FLOPs ({fmt(factor)}× "
+        f"the largest run): there it puts the optimum at about {fmt(h['N_opt'])} parameters and "
+        f"{fmt(h['D_opt'])} tokens ({fmt(h['D_opt'] / h['N_opt'])} tokens per parameter; N between "
+        f"{fmt(h['N_low'])} and {fmt(h['N_high'])}). Beyond that budget, larger IsoFLOP budgets are needed "
+        "before a model size can be recommended."
     )
 
 

@@ -46,9 +46,8 @@ def _budget_of(runs: Any) -> np.ndarray:
 def _centre(a: Analysis) -> tuple[str, Any] | None:
     """The allocation to centre the sizes on: the best-backtested of approaches 1 and 2, else approach 3."""
     best = a.selection.best if a.selection is not None else None
-    for name, result in (("approach2", a.approach2), ("approach1", a.approach1)):
-        if best == name and result is not None:
-            return name, result
+    if best in a.allocation_fits:  # as the backtest fitted it
+        return best, a.allocation_fits[best]
     return ("approach3", a.main) if a.main is not None else None
 
 
