@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
-from lmscale.fit.intervals import percentile_interval
+from lmscale.fit.position import compare_positions, log2_bins
 from lmscale.replicate.common import (
     best_rows,
     ci_text,
@@ -206,61 +206,25 @@ def _position_curves(ctx: Context, runs: list[str]) -> dict[str, np.ndarray]:
     return {r: g.sort_values("position")["loss"].to_numpy(float) for r, g in pos.groupby("run")}
 
 
-def _log_bins(loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean loss over positions 1, 2–3, 4–7, …, 64–128: (first position of each bin, mean); per-position
-    losses are noisy (each averages only eval_tokens / n_ctx windows)."""
-    n = len(loss)
-    starts = [1]
-    while 2 * starts[-1] <= n and n - 2 * starts[-1] + 1 >= starts[-1]:  # last bin at least as wide
-        starts.append(2 * starts[-1])
-    ends = [*(a - 1 for a in starts[1:]), n]
-    means = np.array([loss[a - 1 : b].mean() for a, b in zip(starts, ends, strict=True)])
-    return np.array(starts), means
-
-
-def _plateau(loss: np.ndarray) -> int:
-    """First position of the log2 bin from which every later bin is within PLATEAU_PCT of the last one."""
-    starts, means = _log_bins(loss)
-    bad = np.flatnonzero(means > means[-1] * (1 + PLATEAU_PCT / 100))  # the last bin is never bad
-    return int(starts[bad[-1] + 1]) if len(bad) else 1
-
-
-def _ratio(early_gap: float, late_gap: float) -> float:
-    """Early gap over late gap; NaN without a late gap (the claim is then undefined)."""
-    return float(early_gap / late_gap) if late_gap != 0 else float("nan")
-
-
 def _position_stats(g: np.ndarray, lstm: np.ndarray, ctx: Context) -> dict:
     """Early/late means and improvements per family, with a paired bootstrap over positions."""
-    n = min(len(g), len(lstm))
-    g, lstm = g[:n], lstm[:n]
-    early, late = np.arange(EARLY), np.arange(n - LATE, n)
-    rng = np.random.default_rng(ctx.seed)
-    diffs, ratios = [], []
-    for _ in range(ctx.bootstrap):
-        e, la = rng.choice(early, EARLY), rng.choice(late, LATE)
-        diffs.append((g[e].mean() - g[la].mean()) - (lstm[e].mean() - lstm[la].mean()))
-        ratios.append(_ratio(lstm[e].mean() - g[e].mean(), lstm[la].mean() - g[la].mean()))
-    lo, hi = percentile_interval(diffs) if diffs else (np.nan, np.nan)
-    finite = [r for r in ratios if np.isfinite(r)]
-    r_lo, r_hi = percentile_interval(finite) if len(finite) == len(ratios) and ratios else (np.nan, np.nan)
-    out = {
-        "gpt_early": float(g[early].mean()),
-        "gpt_late": float(g[late].mean()),
-        "lstm_early": float(lstm[early].mean()),
-        "lstm_late": float(lstm[late].mean()),
-        "gpt_plateau_position": _plateau(g),
-        "lstm_plateau_position": _plateau(lstm),
+    c = compare_positions(g, lstm, EARLY, LATE, PLATEAU_PCT, ctx.bootstrap, ctx.seed)
+    return {
+        "gpt_early": c.early_a,
+        "gpt_late": c.late_a,
+        "lstm_early": c.early_b,
+        "lstm_late": c.late_b,
+        "gpt_plateau_position": c.plateau_a,
+        "lstm_plateau_position": c.plateau_b,
+        "gpt_improvement": c.early_a - c.late_a,
+        "lstm_improvement": c.early_b - c.late_b,
+        "improvement_diff": c.improvement_diff,
+        "improvement_diff_ci": list(c.improvement_diff_ci),
+        "early_gap": c.early_gap,
+        "late_gap": c.late_gap,
+        "early_late_ratio": c.early_late_ratio,
+        "early_late_ratio_ci": list(c.early_late_ratio_ci),
     }
-    out["gpt_improvement"] = out["gpt_early"] - out["gpt_late"]
-    out["lstm_improvement"] = out["lstm_early"] - out["lstm_late"]
-    out["improvement_diff"] = out["gpt_improvement"] - out["lstm_improvement"]
-    out["improvement_diff_ci"] = [float(lo), float(hi)]
-    out["early_gap"] = out["lstm_early"] - out["gpt_early"]
-    out["late_gap"] = out["lstm_late"] - out["gpt_late"]
-    out["early_late_ratio"] = _ratio(out["early_gap"], out["late_gap"])
-    out["early_late_ratio_ci"] = [float(r_lo), float(r_hi)]
-    return out
 
 
 def _position_findings(p: pd.DataFrame, curves: dict[str, np.ndarray], ctx: Context, numbers: dict) -> list[Finding]:
@@ -354,8 +318,8 @@ def _position_figure(p: pd.DataFrame, curves: dict[str, np.ndarray]) -> Figure:
         # Raw per-position losses are noisy: faint lines, with log2-bin means as markers.
         ax.plot(x, g[:n], "-", color=c, alpha=0.3, lw=0.8)
         ax.plot(x, lstm[:n], "--", color=c, alpha=0.3, lw=0.8)
-        xb, gb = _log_bins(g[:n])
-        _, lb = _log_bins(lstm[:n])
+        xb, gb = log2_bins(g[:n])
+        _, lb = log2_bins(lstm[:n])
         ax.plot(xb, gb, "o-", color=c, ms=3, label=f"GPT N≈{short_n(r.N_gpt)}")
         ax.plot(xb, lb, "s--", color=c, ms=3, label=f"LSTM N≈{short_n(r.N_lstm)}")
         ax2.plot(x, lstm[:n] - g[:n], "-", color=c, alpha=0.3, lw=0.8)

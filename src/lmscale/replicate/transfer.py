@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lmscale.errors import InputError
-from lmscale.fit.intervals import percentile_interval
+from lmscale.fit.shift import fit_shift, r_squared
 from lmscale.replicate.common import ci_text, new_figure
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import StudyResult
@@ -31,17 +31,6 @@ WHY_DATA = (
     "its own byte statistics: indentation, symbols), and our models (3e2–1e6 parameters, context 128, "
     "1e7 tokens) mostly learn English byte statistics that partly hurt on code"
 )
-
-
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(a, b) of y = a + b·x by least squares."""
-    b, a = np.polyfit(x, y, 1)
-    return float(a), float(b)
-
-
-def _r2(y: np.ndarray, pred: np.ndarray) -> float:
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - float(np.sum((y - pred) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
 
 
 def _finals(ctx: Context) -> pd.DataFrame:
@@ -75,34 +64,12 @@ def _curve_points(ctx: Context, finals: pd.DataFrame) -> pd.DataFrame | None:
     return df.sort_values(["run", "tokens"]).reset_index(drop=True) if len(df) else None
 
 
-def _bootstrap_line(df: pd.DataFrame, ctx: Context) -> np.ndarray:
-    """(a, b) for resamples of runs (rows of df are runs, or points grouped by `run`)."""
-    rng = np.random.default_rng(ctx.seed)
-    runs = df["run"].unique()
-    groups = {r: g for r, g in df.groupby("run")}
-    out = []
-    for _ in range(ctx.bootstrap):
-        pick = pd.concat([groups[r] for r in rng.choice(runs, size=len(runs))])
-        if pick["english"].nunique() < 2:
-            continue
-        out.append(_line(pick["english"].to_numpy(), pick["code"].to_numpy()))
-    return np.array(out).reshape(-1, 2)
-
-
-def _ci(draws: np.ndarray) -> tuple[float, float]:
-    if len(draws) < 2:
-        return float("nan"), float("nan")
-    lo, hi = percentile_interval(draws)
-    return float(lo), float(hi)
-
-
 def _finals_finding(f: pd.DataFrame, ctx: Context, numbers: dict, res: StudyResult) -> tuple[float, float]:
     x, y = f["english"].to_numpy(float), f["code"].to_numpy(float)
-    a, b = _line(x, y)
-    pred = a + b * x
-    r2, rms = _r2(y, pred), float(np.sqrt(np.mean((y - pred) ** 2)))
-    draws = _bootstrap_line(f, ctx)
-    (a_lo, a_hi), (b_lo, b_hi) = _ci(draws[:, 0]), _ci(draws[:, 1])
+    fit = fit_shift(f, "english", "code", ctx.bootstrap, ctx.seed)
+    a, b, r2, rms = fit.a, fit.b, fit.r2, fit.residual_rms
+    pred = fit.predict(x)
+    (a_lo, a_hi), (b_lo, b_hi) = fit.ci["a"], fit.ci["b"]
     offset = y - x
     trend = float(np.polyfit(np.log10(f["N"].to_numpy(float)), offset, 1)[0])
     numbers["finals"] = {
@@ -171,10 +138,10 @@ def _curves_finding(
         return False
     x, y = m["english"].to_numpy(float), m["code"].to_numpy(float)
     dev = y - (a + b * x)
-    r2 = _r2(y, a + b * x)
-    a_c, b_c = _line(x, y)
-    draws = _bootstrap_line(m, ctx)
-    b_lo, b_hi = _ci(draws[:, 1])
+    r2 = r_squared(y, a + b * x)
+    along = fit_shift(m, "english", "code", ctx.bootstrap, ctx.seed)
+    a_c, b_c = along.a, along.b
+    b_lo, b_hi = along.ci["b"]
     share, rise = _anti_transfer(cp)
     numbers["curves"] = {
         "n_points_in_range": len(m),

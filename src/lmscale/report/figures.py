@@ -14,6 +14,7 @@ from matplotlib.ticker import FuncFormatter
 from lmscale.errors import InputError
 from lmscale.fit import get_law
 from lmscale.fit.intervals import percentile_interval
+from lmscale.fit.shift import fit_shift
 from lmscale.report.analysis import Analysis
 from lmscale.report.identify import flags
 from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span, new_figure
@@ -446,16 +447,28 @@ def transfer(a: Analysis) -> FigureSpec:
         raise InputError("no evaluation set other than the training distribution")
     fig, (ax,) = new_figure(1, width=5.6, height=4.2)
     markers = "osd^v<>"
-    for i, c in enumerate(others):
-        ax.plot(primary, wide[c], markers[i % len(markers)], label=str(c))
     lo, hi = float(primary.min()), float(primary.max())
+    xs = np.linspace(lo, hi, 50)
+    slopes = []
+    for i, c in enumerate(others):
+        (points,) = ax.plot(primary, wide[c], markers[i % len(markers)], label=str(c))
+        pairs = pd.DataFrame({"run": wide.index, "train": primary.to_numpy(), "other": wide[c].to_numpy()}).dropna()
+        if pairs["train"].nunique() >= 2:
+            line = fit_shift(pairs, "train", "other", bootstrap=a.bootstrap, seed=0)
+            ax.plot(xs, line.predict(xs), "-", color=points.get_color(), lw=1)
+            b_lo, b_hi = line.ci["b"]
+            band = f" (95% interval {b_lo:.2f}–{b_hi:.2f}, resampling runs)" if np.isfinite(b_lo) else ""
+            slopes.append(f"{c}: slope b = {line.b:.2f}{band}")
     ax.plot([lo, hi], [lo, hi], "k:", lw=0.8, label="same loss")
     loglog_axes(ax, "loss on the training distribution", "loss on other distribution")
     ax.legend(fontsize=8)
     caption = (
-        "Transfer: loss on other distributions against in-distribution loss, one point per run. Kaplan et al. "
-        "(2020, Fig. 8) find a roughly constant offset: transfer improves with in-distribution loss."
+        "Transfer: loss on other distributions against in-distribution loss, one point per run, with the line "
+        "L_other = a + b·L_train fitted to each set. Kaplan et al. (2020, §3.2.2, Fig. 8) find a roughly "
+        "constant offset (b near 1): transfer improves with in-distribution loss."
     )
+    if slopes:
+        caption += " " + "; ".join(slopes) + "."
     data = wide.assign(train_loss=primary).reset_index()
     return FigureSpec("transfer", "Transfer to other distributions", caption, fig, data)
 
