@@ -155,3 +155,17 @@ def test_runs_restore_cli(tmp_path: Path) -> None:
     assert again.returncode == 0 and "warning: run r1 was trained twice with different results" in again.stderr
     bad = cli("--store", str(dst), "restore", str(tmp_path / "nowhere"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nowhere: no such folder" in bad.stderr
+
+
+def test_exports_nested_deeper_are_found(tmp_path: Path) -> None:
+    """A folder that holds a folder of study exports (docs/replication/study8-retrained/ holds
+    store-export/lstm-vs-transformer/) restores as the inner folder does."""
+    src = tmp_path / "src.db"
+    _two_studies(src)
+    with Store(src, readonly=True) as st:
+        export(st, tmp_path / "top" / "store-export" / "s", "csv", study="s")
+        export(st, tmp_path / "top" / "store-export" / "t", "csv", study="t")
+    (tmp_path / "top" / "README.md").write_text("not an export")
+    with Store(tmp_path / "dst.db") as st:
+        out = restore(st, tmp_path / "top")
+    assert out["restored"] == 3 and out["studies"] == ["s", "t"]

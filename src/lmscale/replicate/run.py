@@ -150,7 +150,7 @@ def write_index(out: Path) -> Path:
         "",
         "Written by `lmscale replicate`; each folder holds one study's findings.md, results.json, figures",
         "and tables; store-export/ holds the runs, curves and evals of each preset. The discussion is",
-        "in ../replication.md. Verdicts follow the criteria pre-registered in",
+        "in docs/replication.md of the lmscale repository. Verdicts follow the criteria pre-registered in",
         "src/lmscale/replicate/criteria.toml.",
         "",
     ]

@@ -27,12 +27,12 @@ EVAL_PREFIXES = ("eval_loss:", "bpb:")
 
 
 def export_folders(folder: Path) -> list[Path]:
-    """The export in `folder`, or the exports in its sub-folders (one per study, as store-export/)."""
+    """The export in `folder`, or the exports below it at any depth (one per study, as store-export/)."""
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder (give a folder written by `lmscale runs export`)")
     if _table_path(folder, "runs") is not None:
         return [folder]
-    subs = sorted(p for p in folder.iterdir() if p.is_dir() and _table_path(p, "runs") is not None)
+    subs = sorted({p.parent for p in folder.rglob("runs.*") if p.is_file() and p.suffix in (".csv", ".parquet")})
     if not subs:
         raise InputError(
             f"{folder}: not an lmscale export (no runs.csv or runs.parquet in it or in its sub-folders)"
