@@ -204,6 +204,9 @@ def approach_rows(analysis: Any) -> list[str]:
         if math.isfinite(r["N_opt at target"]):
             state = "identified" if r["identified"] == "yes" else "not identified"
             n_opt = f"N_opt {fmt(r['N_opt at target'])} [{fmt(r['N low'])}, {fmt(r['N high'])}] ({r['decades']:.1f} decades), {state}"
+        failed = r["resamples failed (%)"]
+        if failed > 0:  # NaN (no resamples) is not said
+            n_opt += f"; {failed:.0f}% of resamples could not be refitted"
         lines.append(f"  {r['method']}: {backtest}; a = {fmt(r['a'])} [{fmt(r['a low'])}, {fmt(r['a high'])}]; {n_opt}")
     return lines
 

@@ -23,10 +23,12 @@ def selection(errors: dict[str, float]) -> MethodSelection:
     return MethodSelection(table, truth, best, 30, 1e12)
 
 
-def allocation(n: float, decades: float, a: float = 0.6) -> SimpleNamespace:
-    """A fit whose N_opt at the target is n, with a 95% interval of ``decades`` centred on it in log."""
+def allocation(n: float, decades: float, a: float = 0.6, failed: int = 0) -> SimpleNamespace:
+    """A fit whose N_opt at the target is n, with a 95% interval of ``decades`` centred on it in log,
+    from 1000 resamples of which ``failed`` could not be refitted."""
     lo, hi = n * 10 ** (-decades / 2), n * 10 ** (decades / 2)
-    return SimpleNamespace(target={"N_opt": n, "ci": {"N_opt": (lo, hi)}}, a=a, ci={"a": (a - 0.1, a + 0.1)})
+    target = {"N_opt": n, "ci": {"N_opt": (lo, hi)}}
+    return SimpleNamespace(target=target, a=a, ci={"a": (a - 0.1, a + 0.1)}, n_bootstrap_failed=failed, bootstrap=1000)
 
 
 # The demo on an AMD EPYC (docs/demo.md): approach 1 backtested 0.01 decades better than approach 2,
@@ -87,9 +89,10 @@ def test_approach_3_keeps_the_headline_when_the_backtest_cannot_rank_it_lower() 
 
 
 def test_the_table_sets_the_three_approaches_side_by_side() -> None:
-    fits = {"approach1": allocation(5e4, 1.2, a=0.59), "approach2": allocation(8e4, 0.7, a=0.73)}
+    fits = {"approach1": allocation(5e4, 1.2, a=0.59), "approach2": allocation(8e4, 0.7, a=0.73, failed=220)}
     law = SimpleNamespace(N_opt=SimpleNamespace(value=3e3, low=1e1, high=1e6))
-    t = method_table(selection(AMD), fits, law, (0.5, 0.2, 0.9)).set_index("method")
+    t = method_table(selection(AMD), fits, law, (0.5, 0.2, 0.9), 0.005).set_index("method")
+    assert list(t["resamples failed (%)"]) == pytest.approx([0.0, 22.0, 0.5])
     assert list(t.index) == ["approach 1", "approach 2", "approach 3"]
     assert t.loc["approach 1", "backtest N_opt error (decades)"] == pytest.approx(0.185)
     assert t.loc["approach 2", "a"] == pytest.approx(0.73) and t.loc["approach 3", "a high"] == 0.9
@@ -97,6 +100,7 @@ def test_the_table_sets_the_three_approaches_side_by_side() -> None:
     assert list(t["identified"]) == ["no", "yes", "no"]
     empty = method_table(None, {}, None, None)
     assert empty["identified"].eq("no").all() and empty["a"].isna().all()
+    assert empty["resamples failed (%)"].isna().all()
 
 
 def test_an_allocation_without_an_interval_is_not_identified() -> None:

@@ -300,4 +300,5 @@ def method_table(a: Analysis) -> pd.DataFrame:
     if a.main is not None and "a" in a.main.derived:
         lo, hi = a.main.ci.get("a", (math.nan, math.nan))
         law_a = (float(a.main.derived["a"]), float(lo), float(hi))
-    return headline.method_table(a.selection, a.allocation_fits, a.allocation, law_a)
+    failed = a.main.n_bootstrap_failed / a.bootstrap if a.main is not None and a.bootstrap else math.nan
+    return headline.method_table(a.selection, a.allocation_fits, a.allocation, law_a, failed)

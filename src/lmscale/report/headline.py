@@ -117,10 +117,13 @@ def method_table(
     fits: dict[str, Any],
     law_allocation: Any,
     law_a: tuple[float, float, float] | None,
+    law_failed: float = math.nan,
 ) -> pd.DataFrame:
     """Approaches 1, 2 and 3 side by side: backtest error, exponent a with its interval, N_opt at the
-    target with its interval and span, and whether each is identified there. ``law_allocation`` is
-    approach 3's plan at the target (lmscale.plan.Allocation) and ``law_a`` its (a, low, high)."""
+    target with its interval and span, whether each is identified there, and the share of bootstrap
+    resamples that could not be refitted (its intervals leave those out, so a large share means they
+    may be too narrow). ``law_allocation`` is approach 3's plan at the target
+    (lmscale.plan.Allocation), ``law_a`` its (a, low, high) and ``law_failed`` its failed share."""
     err = (
         sel.table.set_index("method")["N_opt_error_dex"].astype(float)
         if sel is not None
@@ -132,10 +135,12 @@ def method_table(
             a = law_a or (math.nan,) * 3
             n = law_allocation.N_opt if law_allocation is not None else None
             alloc = _with_span(n.value, n.low, n.high) if n is not None else (math.nan,) * 4
+            failed = law_failed
         else:
             fit = fits.get(m)
             a = (fit.a, *fit.ci["a"]) if fit is not None else (math.nan,) * 3
             alloc = target_allocation(fit)
+            failed = fit.n_bootstrap_failed / fit.bootstrap if fit is not None and fit.bootstrap else math.nan
         rows.append(
             {
                 "method": _label(m),
@@ -148,6 +153,7 @@ def method_table(
                 "N high": alloc[2],
                 "decades": alloc[3],
                 "identified": "yes" if alloc[3] <= MAX_HEADLINE_DECADES else "no",
+                "resamples failed (%)": 100 * failed,
             }
         )
     return pd.DataFrame(rows)

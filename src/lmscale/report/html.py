@@ -174,7 +174,9 @@ def approaches_section(a: Analysis) -> list[str]:
         "<p>Backtest error: how far each method's N_opt, fitted below the largest budget, landed from that "
         f"budget's own IsoFLOP minimum. N_opt's interval is 95%; a method is identified at the target when it "
         f"spans at most {MAX_HEADLINE_DECADES:g} decade. Approach 1 is fitted as the backtest fitted it, with the "
-        "parabola refine (the fit table's approach 1 is the unrefined envelope). "
+        "parabola refine (the fit table's approach 1 is the unrefined envelope). Resamples failed: the share "
+        "of bootstrap resamples in which a method could not be refitted; its intervals leave them out, so they "
+        "may be too narrow. "
         f"The headline's method: {escape(quoted)}. "
         f'<a class="csv" download="approaches.csv" href="{csv_uri(t)}">approaches (CSV)</a></p>',
         _table(t, left=("method", "identified")),
