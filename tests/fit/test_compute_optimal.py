@@ -263,6 +263,15 @@ def test_approach2_bad_input(mutate, message) -> None:
     assert "\n" not in str(exc.value)
 
 
+def test_runs_without_shared_compute_say_why_there_is_no_profile() -> None:
+    """Kaplan-style runs (one token count, sizes a factor apart) each have their own C: no budget."""
+    n = np.geomspace(1e4, 1e6, 8)
+    runs = pd.DataFrame({"N": n, "D": 1e7, "loss": 5.0 * n**-0.08})
+    with pytest.raises(InputError, match="none of the 8 runs falls in an IsoFLOP budget") as exc:
+        approach2(runs, bootstrap=0)
+    assert "train several sizes per budget" in str(exc.value) and "\n" not in str(exc.value)
+
+
 def test_bad_options() -> None:
     df = isoflops()
     with pytest.raises(InputError, match="robust"):

@@ -568,6 +568,7 @@ def _budget_table(
     df, how_c = _prepare_finals(finals, flops_per_token)
     budget, warnings = assign_budgets(df, budgets, budget_col, window_dex)
     df["budget"] = budget
+    n_runs = len(df)
     df = df[np.isfinite(df["budget"])].copy()
     df["_lnN"] = np.log(df["N"].astype(float))
     if how.window == "auto":
@@ -579,7 +580,12 @@ def _budget_table(
         rows.append(row)
         boot_xs.append(bxs)
     if not rows:
-        raise InputError("approach2: no budget has runs left after assigning budgets")
+        raise InputError(
+            f"approach2: none of the {n_runs} runs falls in an IsoFLOP budget: no group of runs shares about "
+            "the same compute (C), so there is no profile of loss against N at fixed compute; train several "
+            "sizes per budget (`lmscale sweep` IsoFLOP presets), or give the budgets (--isoflop-budgets, or a "
+            "'budget' column)"
+        )
     return pd.DataFrame(rows), boot_xs, df, how_c, warnings
 
 
