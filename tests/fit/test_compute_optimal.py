@@ -316,3 +316,43 @@ def test_budget_with_two_sizes_is_excluded_not_crashing() -> None:
     assert res.a == pytest.approx(A_TRUE, abs=1e-3)
     coef = fit_parabolas(np.array([0.0, 1.0, 1.0]), np.array([1.0, 2.0, 2.0]), np.ones((2, 3)))
     assert np.isnan(coef).all()
+
+
+def _five_sizes_a_budget(seed: int) -> pd.DataFrame:
+    """7 budgets of 5 sizes a factor 2 apart, the grid shifted off the optimum, 0.5% loss noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in np.geomspace(1e18, 1e21, 7):
+        for n in n_opt(c) * 2 ** rng.uniform(-0.5, 0.5) * 2.0 ** np.arange(-2, 3):
+            rows.append({"N": n, "C": c, "loss": law(n, c / (6 * n)) * np.exp(rng.normal(0, 0.005))})
+    return pd.DataFrame(rows)
+
+
+def test_the_fixed_design_bootstrap_keeps_every_budget() -> None:
+    """Redrawing the losses of the sizes as trained (a fixed design) keeps nearly every resample, and
+    its interval holds the true exponent (bench/isoflop_bootstrap.py measures both bootstraps'
+    coverage over many studies)."""
+    df = _five_sizes_a_budget(3)
+    runs = approach2(df, bootstrap=100, seed=0, target_compute=1e22)
+    noise = approach2(df, bootstrap=100, seed=0, target_compute=1e22, resample="noise")
+    assert noise.a == runs.a and noise.target["N_opt"] == runs.target["N_opt"]  # same point fit
+    assert noise.n_bootstrap_failed <= 2
+    lo, hi = noise.ci["a"]
+    assert lo < A_TRUE < hi and hi - lo < 0.3
+    with pytest.raises(InputError, match="resample must be 'runs' or 'noise'"):
+        approach2(df, resample="pairs")
+
+
+def test_cli_resample_option(tmp_path, capsys) -> None:
+    from lmscale.cli.main import main
+
+    path = tmp_path / "isoflops.csv"
+    _five_sizes_a_budget(3).to_csv(path, index=False)
+    args = ["fit", str(path), "--form", "approach2", "--bootstrap", "30", "--json"]
+    main([*args, "--resample", "noise"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_bootstrap_failed"] <= 1 and out["ci"]["a"][0] < A_TRUE < out["ci"]["a"][1]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--resample", "pairs"])
+    assert exc.value.code == 2
+    assert "pairs" in capsys.readouterr().err

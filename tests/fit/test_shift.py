@@ -13,7 +13,9 @@ from lmscale.fit.shift import fit_shift
 A, B = 0.4, 1.3
 
 
-def runs(seed: int, n_runs: int = 12, per_run: int = 5, run_sd: float = 0.03, point_sd: float = 0.005) -> pd.DataFrame:
+def runs(
+    seed: int, n_runs: int = 12, per_run: int = 5, run_sd: float = 0.03, point_sd: float = 0.005
+) -> pd.DataFrame:
     """Curves of ``per_run`` points each; every run is shifted off the line by its own offset, so points
     of one run are correlated (what a point bootstrap would miss)."""
     rng = np.random.default_rng(seed)
@@ -26,7 +28,9 @@ def runs(seed: int, n_runs: int = 12, per_run: int = 5, run_sd: float = 0.03, po
 
 
 def test_an_exact_line_is_recovered() -> None:
-    df = pd.DataFrame({"run": list("abcd"), "train": [2.0, 2.5, 3.0, 3.5]}).assign(other=lambda d: A + B * d["train"])
+    df = pd.DataFrame({"run": list("abcd"), "train": [2.0, 2.5, 3.0, 3.5]}).assign(
+        other=lambda d: A + B * d["train"]
+    )
     fit = fit_shift(df, "train", "other", bootstrap=50)
     assert (fit.a, fit.b, fit.r2, fit.n_runs) == (pytest.approx(A), pytest.approx(B), pytest.approx(1.0), 4)
     assert fit.residual_rms == pytest.approx(0, abs=1e-12)

@@ -31,6 +31,7 @@ from lmscale.store.tables import load_study, read_table
 
 REFERENCES = ("epoch2024", "muennighoff2023")
 RefineChoice = choice("RefineChoice", ("none", "parabola"))
+ResampleChoice = choice("ResampleChoice", ("runs", "noise"))
 #: Forms that need only learning curves: --curves F alone is a source for them.
 CURVES_ONLY = ("approach1", "frontier")
 #: Forms fitted by lmscale.fit.compute_optimal / frontier rather than by fit(): they read learning
@@ -93,6 +94,7 @@ def _fit_curve_form(
     budgets: list[float],
     groups: int | None,
     refine: str = "none",
+    resample: str = "runs",
     **common: Any,
 ) -> Any:
     """approach1, approach2 or the frontier; ``common``: bootstrap, seed and conventions."""
@@ -101,7 +103,7 @@ def _fit_curve_form(
 
     target = budgets[0] if budgets else None
     if form == "approach2":
-        return approach2(runs, budgets=groups, target_compute=target, **common)
+        return approach2(runs, budgets=groups, target_compute=target, resample=resample, **common)
     if curves is None or curves.empty:
         raise InputError(f"--form {form} needs learning curves: give --curves FILE or --study S")
     if form == "approach1":
@@ -267,6 +269,12 @@ def fit_command(
     refine: RefineChoice = typer.Option(
         "none", "--refine", help="approach1: none (the envelope's points) or parabola (Porian et al.)."
     ),
+    resample: ResampleChoice = typer.Option(
+        "runs",
+        "--resample",
+        help="approach2's bootstrap: runs (resample runs within each budget) or noise (keep each budget's "
+        "sizes and redraw their losses with the pooled noise; fewer failed resamples on 5-6 sizes a budget).",
+    ),
     study: str = typer.Option(None, "--study", help="Fit the completed runs of a study in the run store."),
     store: StoreOpt = None,
     curves: Path = typer.Option(
@@ -355,7 +363,8 @@ def fit_command(
     refine_to = refine.value if hasattr(refine, "value") else str(refine)
     isoflop = _isoflop_option(isoflop_groups, isoflop_budgets)
     if form in CURVE_FORMS:
-        result = _fit_curve_form(form, df, curve_table, budget, isoflop, refine_to, **curve_options)
+        resample_to = resample.value if hasattr(resample, "value") else str(resample)
+        result = _fit_curve_form(form, df, curve_table, budget, isoflop, refine_to, resample_to, **curve_options)
         _save(save, study, store, form, _write_curve_fit(result, source, output, as_json))
         return
     options: dict[str, Any] = dict(

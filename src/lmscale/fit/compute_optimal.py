@@ -356,11 +356,12 @@ def _window(
 
 
 def _vertices(x: np.ndarray, y: np.ndarray, counts: np.ndarray, how: _ParabolaFit) -> tuple[np.ndarray, ...]:
-    """(vertex, status, coef) of each row of ``counts`` (K, n): the first window whose parabola has an
+    """(vertex, status, coef, runs used) of each row of ``counts`` (K, n): the first window whose parabola has an
     interior minimum (``how.window`` "auto"), or the whole profile ("all", Hoffmann's procedure).
     ``x`` (centred ln N) is sorted."""
     k = len(counts)
     xs, status, coef = np.full(k, np.nan), np.full(k, 3), np.full((k, 3), np.nan)
+    used = np.zeros(counts.shape, bool)  # the runs each row's parabola was fitted to
     pending = np.ones(k, bool)
     taus = LOSS_WINDOWS if how.window == "auto" else (np.inf,)
     for tau in taus:
@@ -387,8 +388,9 @@ def _vertices(x: np.ndarray, y: np.ndarray, counts: np.ndarray, how: _ParabolaFi
         done = ((st == 0) & ~(se > MAX_VERTEX_SE)) | (tau == taus[-1])
         rows = np.asarray(rows)
         xs[rows[done]], status[rows[done]], coef[rows[done]] = v[done], st[done], c[done]
+        used[rows[done]] = weights[done] > 0
         pending[rows[done]] = False
-    return xs, status, coef
+    return xs, status, coef, used
 
 
 
@@ -469,6 +471,27 @@ class _ParabolaFit:
     bootstrap: int
     level: float
     noise: float = math.nan  # relative loss noise pooled over budgets, for the vertex's standard error
+    resample: Literal["runs", "noise"] = "runs"  # what a bootstrap resample varies (see approach2)
+
+
+def _noise_vertices(
+    x: np.ndarray, y: np.ndarray, coef: np.ndarray, fitted_to: np.ndarray, how: _ParabolaFit, rng: np.random.Generator
+) -> np.ndarray:
+    """Bootstrap vertices (centred ln N, NaN where excluded) that keep every size as trained: the sizes
+    are the experiment's design, not a sample. Each resample draws the losses of the runs the parabola
+    was fitted to about that parabola, and leaves the others as measured, with the pooled noise."""
+    if not fitted_to.any() or not np.isfinite(how.noise):
+        return np.full(how.bootstrap, np.nan)
+    sigma = how.noise * float(np.median(y))
+    base = np.where(fitted_to, coef[0] + coef[1] * x + coef[2] * x**2, y)
+    draws = base + sigma * rng.standard_normal((how.bootstrap, len(x)))
+    out = np.full(how.bootstrap, np.nan)
+    ones = np.ones((1, len(x)))
+    for b, y_b in enumerate(draws):
+        (v,), (st,), _, _ = _vertices(x, y_b, ones, how)
+        if st == 0 or (st == 1 and not how.exclude_outside):
+            out[b] = v
+    return out
 
 
 def _budget_row(
@@ -481,14 +504,16 @@ def _budget_row(
     x, y = g["_lnN"].to_numpy(), g["loss"].to_numpy(float)
     centre = float(x.mean())  # centring keeps the normal equations well conditioned
     lo, hi = float(x.min()), float(x.max())
-    (xs,), (status,), (coef,) = _vertices(x - centre, y, np.ones((1, len(x))), how)
+    (xs,), (status,), (coef,), (fitted_to,) = _vertices(x - centre, y, np.ones((1, len(x))), how)
     xs, status = float(xs) + centre, int(status)
     boot_xs = np.empty(0)
-    if how.bootstrap:
+    if how.bootstrap and how.resample == "runs":
         counts = rng.multinomial(len(x), np.full(len(x), 1.0 / len(x)), size=how.bootstrap).astype(float)
-        bxs, bstat, _ = _vertices(x - centre, y, counts, how)
+        bxs, bstat, _, _ = _vertices(x - centre, y, counts, how)
         bad = (bstat >= 2) | ((bstat == 1) & how.exclude_outside)
         boot_xs = np.where(bad, np.nan, bxs + centre)
+    elif how.bootstrap:
+        boot_xs = _noise_vertices(x - centre, y, coef, fitted_to, how, rng) + centre
     if status == 1:
         warnings.append(
             f"budget {c_b:.3g} FLOPs: the parabola's minimum (N = {math.exp(xs):.3g}) lies outside the "
@@ -571,7 +596,7 @@ def _budget_table(
     n_runs = len(df)
     df = df[np.isfinite(df["budget"])].copy()
     df["_lnN"] = np.log(df["N"].astype(float))
-    if how.window == "auto":
+    if how.window == "auto" or how.resample == "noise":
         how = replace(how, noise=_pooled_noise(df))
     rng = np.random.default_rng(seed)
     rows, boot_xs = [], []  # per budget: the row, and (bootstrap,) vertex ln N, NaN where excluded
@@ -590,17 +615,25 @@ def _budget_table(
 
 
 def _parabola_options(
-    robust: str, window: str, huber_delta: float, exclude_outside: bool, bootstrap: int, level: float
+    robust: str,
+    window: str,
+    huber_delta: float,
+    exclude_outside: bool,
+    bootstrap: int,
+    level: float,
+    resample: str = "runs",
 ) -> _ParabolaFit:
     where = "approach2"
     check_bootstrap(bootstrap, level, where)
+    if resample not in ("runs", "noise"):
+        raise InputError(f"{where}: resample must be 'runs' or 'noise', got {resample!r}")
     if robust not in ("huber", "ls"):
         raise InputError(f"{where}: robust must be 'huber' or 'ls', got {robust!r}")
     if not (math.isfinite(huber_delta) and huber_delta > 0):
         raise InputError(f"{where}: huber_delta must be positive, got {huber_delta!r}")
     if window not in ("auto", "all"):
         raise InputError(f"{where}: window must be 'auto' or 'all', got {window!r}")
-    return _ParabolaFit(robust, window, huber_delta, exclude_outside, int(bootstrap), level)  # type: ignore[arg-type]
+    return _ParabolaFit(robust, window, huber_delta, exclude_outside, int(bootstrap), level, resample=resample)  # type: ignore[arg-type]
 
 
 def budget_minima(
@@ -633,6 +666,7 @@ def approach2(
     target_compute: float | None = None,
     level: float = 0.95,
     conventions: Conventions | None = None,
+    resample: Literal["runs", "noise"] = "runs",
 ) -> ComputeOptimal:
     """Chinchilla approach 2 (IsoFLOP profiles) from final points (one row per run: N, C or D, loss).
 
@@ -640,11 +674,14 @@ def approach2(
     fitted to loss and its vertex is N_opt; D_opt = C/(k·N_opt) with k FLOPs per parameter-token
     (``flops_per_token``; default the table's median C/(N·D), else 6). Budgets whose vertex lies
     outside their sampled N range are excluded (``exclude_outside``) and parabolas that open
-    downward always are, each with a warning. The bootstrap resamples runs within each budget.
+    downward always are, each with a warning. ``resample="runs"`` bootstraps by resampling runs
+    within each budget; ``"noise"`` keeps every budget's sizes as trained and redraws their losses about
+    its fitted parabola with the noise pooled over budgets (a fixed-design bootstrap: with 5 or 6 runs
+    a budget, resampling runs often drops an end size and with it the budget's minimum).
     ``conventions``: what N and C count (C computed as 6·N·D is 6ND).
     """
     where = "approach2"
-    how = _parabola_options(robust, window, huber_delta, exclude_outside, bootstrap, level)
+    how = _parabola_options(robust, window, huber_delta, exclude_outside, bootstrap, level, resample)
     table, boot_xs, df, how_c, warnings = _budget_table(
         finals, budgets, budget_col, window_dex, how, seed, flops_per_token
     )
