@@ -194,10 +194,11 @@ def method_lines(analysis: Any) -> list[str]:
 
 def approach_rows(analysis: Any) -> list[str]:
     """The report's table of approaches 1, 2 and 3 at the target, a line each (none without any)."""
-    if not analysis.allocation_fits and analysis.allocation is None:
+    table = method_table(analysis)
+    if table is None:
         return []
     lines = [f"The three approaches at {fmt(analysis.target_flops)} FLOPs (95% intervals; approach 1 with the parabola refine):"]
-    for r in method_table(analysis).to_dict(orient="records"):
+    for r in table.to_dict(orient="records"):
         err = r["backtest N_opt error (decades)"]
         backtest = f"backtest {err:.3f} decades" if math.isfinite(err) else "no backtest"
         n_opt = "no allocation"

@@ -7,6 +7,7 @@ import pandas as pd
 
 from lmscale.fit.estimate import Problem, StartReport
 from lmscale.fit.forms import Array
+from lmscale.fit.loglog import r_squared
 from lmscale.fit.profile import Profile
 
 MIN_DECADES = 2.0  # fewer decades than this in an input leaves its exponent poorly identified
@@ -26,8 +27,7 @@ def residual_table(data: pd.DataFrame, problem: Problem, theta: Array) -> pd.Dat
 
 def r2_log(log_residual: Array, log_loss: Array) -> float:
     """1 − SS_res/SS_tot of log loss (NaN when every loss is equal)."""
-    ss_tot = float(np.sum((log_loss - log_loss.mean()) ** 2))
-    return float(1.0 - np.sum(log_residual**2) / ss_tot) if ss_tot > 0 else float("nan")
+    return r_squared(log_residual, log_loss)
 
 
 def identification_warnings(data: pd.DataFrame, variables: tuple[str, ...]) -> list[str]:

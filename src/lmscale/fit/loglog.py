@@ -21,14 +21,18 @@ Array = np.ndarray
 NAN_PAIR = (float("nan"), float("nan"))
 
 
+def r_squared(residual: Array, values: Array) -> float:
+    """1 − SS_res/SS_tot of ``values`` given their residuals (NaN when every value is equal)."""
+    values = np.asarray(values, float)
+    ss_tot = float(np.sum((values - values.mean()) ** 2))
+    return 1.0 - float(np.sum(np.asarray(residual, float) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+
+
 def fit_loglog(x: Array, y: Array) -> tuple[float, float, float]:
     """Least squares of log y on log x: returns (slope, intercept, R² in log space)."""
     lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
     slope, intercept = np.polyfit(lx, ly, 1)
-    resid = ly - (slope * lx + intercept)
-    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else float("nan")
-    return float(slope), float(intercept), r2
+    return float(slope), float(intercept), r_squared(ly - (slope * lx + intercept), ly)
 
 
 @dataclass(frozen=True)

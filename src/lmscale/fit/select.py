@@ -312,22 +312,26 @@ def ranks_above(sel: MethodSelection, method: str, other: str) -> bool:
     return bool(theirs - mine >= (half if np.isfinite(half) else 0.0))
 
 
+def _tied(table: pd.DataFrame, truth: pd.DataFrame, best: str | None) -> list[str]:
+    err = table.set_index("method")["N_opt_error_dex"].astype(float)
+    if best is None or not np.isfinite(err.get(best, math.nan)):
+        return []
+    half = truth_uncertainty_dex(truth)
+    margin = half if np.isfinite(half) else 0.0
+    close = err[np.isfinite(err) & (err - err[best] < margin)].sort_values(kind="stable")
+    return [best, *(m for m in close.index if m != best)]
+
+
 def tied_with_best(sel: MethodSelection) -> list[str]:
     """The methods whose N_opt error is within the held-out minimum's own uncertainty of the best one's,
     the best first, then by error: the backtest cannot rank these against each other."""
-    err = sel.table.set_index("method")["N_opt_error_dex"].astype(float)
-    if sel.best is None or not np.isfinite(err.get(sel.best, math.nan)):
-        return []
-    half = truth_uncertainty_dex(sel.truth)
-    margin = half if np.isfinite(half) else 0.0
-    close = err[np.isfinite(err) & (err - err[sel.best] < margin)].sort_values(kind="stable")
-    return [sel.best, *(m for m in close.index if m != sel.best)]
+    return _tied(sel.table, sel.truth, sel.best)
 
 
 def _indistinguishable(table: pd.DataFrame, truth: pd.DataFrame, best: str | None) -> str:
     """A warning naming the methods whose N_opt error is within the held-out minimum's own
     uncertainty of the best one: the backtest cannot rank those."""
-    close = tied_with_best(MethodSelection(table, truth, best, 0, math.nan))[1:]
+    close = _tied(table, truth, best)[1:]
     if not close:
         return ""
     return (

@@ -15,18 +15,13 @@ import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.fit.intervals import percentile_interval
+from lmscale.fit.loglog import r_squared
 
 
 def line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(a, b) of y = a + b·x by least squares."""
     b, a = np.polyfit(x, y, 1)
     return float(a), float(b)
-
-
-def r_squared(y: np.ndarray, pred: np.ndarray) -> float:
-    """1 − SS_res/SS_tot; NaN when y does not vary."""
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - float(np.sum((y - pred) ** 2)) / ss_tot if ss_tot > 0 else math.nan
 
 
 @dataclass(frozen=True)
@@ -90,7 +85,7 @@ def fit_shift(
     return ShiftLine(
         a,
         b,
-        r_squared(ys, pred),
+        r_squared(ys - pred, ys),
         float(np.sqrt(np.mean((ys - pred) ** 2))),
         len(df),
         int(df["run"].nunique()),
@@ -99,4 +94,4 @@ def fit_shift(
     )
 
 
-__all__ = ["ShiftLine", "fit_shift", "line", "r_squared", "resample_lines"]
+__all__ = ["ShiftLine", "fit_shift", "line", "resample_lines"]

@@ -14,7 +14,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lmscale.errors import InputError
-from lmscale.fit.shift import fit_shift, r_squared
+from lmscale.fit.loglog import r_squared
+from lmscale.fit.shift import fit_shift
 from lmscale.replicate.common import ci_text, new_figure
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import StudyResult
@@ -138,7 +139,7 @@ def _curves_finding(
         return False
     x, y = m["english"].to_numpy(float), m["code"].to_numpy(float)
     dev = y - (a + b * x)
-    r2 = r_squared(y, a + b * x)
+    r2 = r_squared(dev, y)
     along = fit_shift(m, "english", "code", ctx.bootstrap, ctx.seed)
     a_c, b_c = along.a, along.b
     b_lo, b_hi = along.ci["b"]

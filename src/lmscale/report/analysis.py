@@ -294,8 +294,11 @@ def choose_headline(a: Analysis) -> None:
         )
 
 
-def method_table(a: Analysis) -> pd.DataFrame:
-    """Approaches 1, 2 and 3 at the target, side by side (lmscale.report.headline.method_table)."""
+def method_table(a: Analysis) -> pd.DataFrame | None:
+    """Approaches 1, 2 and 3 at the target, side by side (lmscale.report.headline.method_table); None
+    when none of them gave an allocation."""
+    if not a.allocation_fits and a.allocation is None:
+        return None
     law_a = None
     if a.main is not None and "a" in a.main.derived:
         lo, hi = a.main.ci.get("a", (math.nan, math.nan))

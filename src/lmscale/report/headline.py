@@ -61,15 +61,16 @@ def target_allocation(fit: Any) -> tuple[float, float, float, float]:
     return _with_span(fit.target["N_opt"], *fit.target["ci"]["N_opt"])
 
 
-def _label(method: str) -> str:
+def label(method: str) -> str:
+    """"approach2" → "approach 2", as the summary and the table name the methods."""
     return method.replace("approach", "approach ")
 
 
 def _none_identified(candidates: tuple[str, ...], at: dict[str, tuple[float, ...]]) -> str:
     if len(candidates) == 1:
-        return f"{_label(candidates[0])}, the closest, spans {at[candidates[0]][3]:.1f} decades at the target (95% interval)"
+        return f"{label(candidates[0])}, the closest, spans {at[candidates[0]][3]:.1f} decades at the target (95% interval)"
     spans = " and ".join(f"{at[m][3]:.1f}" for m in candidates)
-    names = " and ".join(_label(m) for m in candidates)
+    names = " and ".join(label(m) for m in candidates)
     return (
         f"{names}, which the backtest cannot rank apart, span {spans} decades at the target (95% intervals)"
     )
@@ -97,8 +98,8 @@ def choose_headline(sel: MethodSelection | None, fits: dict[str, Any]) -> Headli
     if outside:
         other = outside[0]
         note = (
-            f"{_label(chosen)} and {_label(other)} tie in the backtest but disagree at the target: "
-            f"{_label(other)} puts N_opt at {at[other][0]:.3g}, outside {_label(chosen)}'s 95% interval "
+            f"{label(chosen)} and {label(other)} tie in the backtest but disagree at the target: "
+            f"{label(other)} puts N_opt at {at[other][0]:.3g}, outside {label(chosen)}'s 95% interval "
             f"{lo:.3g}–{hi:.3g}"
         )
         return HeadlineChoice("approach3", candidates, note, "")
@@ -106,8 +107,8 @@ def choose_headline(sel: MethodSelection | None, fits: dict[str, Any]) -> Headli
     if chosen != candidates[0]:
         first = candidates[0]
         note = (
-            f"{_label(first)}, which the backtest cannot rank above it, spans {at[first][3]:.1f} decades at the "
-            f"target, and its N_opt there ({at[first][0]:.3g}) lies inside {_label(chosen)}'s interval"
+            f"{label(first)}, which the backtest cannot rank above it, spans {at[first][3]:.1f} decades at the "
+            f"target, and its N_opt there ({at[first][0]:.3g}) lies inside {label(chosen)}'s interval"
         )
     return HeadlineChoice(chosen, candidates, note, "")
 
@@ -143,7 +144,7 @@ def method_table(
             failed = fit.n_bootstrap_failed / fit.bootstrap if fit is not None and fit.bootstrap else math.nan
         rows.append(
             {
-                "method": _label(m),
+                "method": label(m),
                 "backtest N_opt error (decades)": float(err.get(m, math.nan)),
                 "a": a[0],
                 "a low": a[1],

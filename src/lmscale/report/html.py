@@ -17,7 +17,7 @@ import pandas as pd
 
 from lmscale.report.analysis import Analysis, method_table
 from lmscale.report.figures import FigureSpec
-from lmscale.report.headline import MAX_HEADLINE_DECADES
+from lmscale.report.headline import MAX_HEADLINE_DECADES, label
 from lmscale.report.identify import Flags, display_name, flags
 from lmscale.report.style import DPI
 from lmscale.report.summary import Summary, fmt
@@ -163,10 +163,10 @@ def whatif_tables(a: Analysis, fl: Flags) -> list[str]:
 def approaches_section(a: Analysis) -> list[str]:
     """Approaches 1, 2 and 3 side by side at the target: where they agree or disagree, which are
     identified there, and how each extrapolated in the backtest (lmscale.report.headline)."""
-    if not a.allocation_fits and a.allocation is None:
-        return []
     t = method_table(a)
-    quoted = a.headline_name.replace("approach", "approach ")
+    if t is None:
+        return []
+    quoted = label(a.headline_name)
     if a.headline is None and flags(a.main, a.target_flops).optimum:
         quoted = "none (no allocation at the target is identified)"
     return [
