@@ -131,6 +131,21 @@ def test_approach2_recovers_exponents_without_noise() -> None:
     json.dumps(res.to_dict(), allow_nan=False)
 
 
+def test_parabolas_are_the_profiles_whose_minima_are_the_vertices() -> None:
+    res = approach2(isoflops(), bootstrap=0)
+    profiles = res.parabolas(points=2001)
+    assert set(profiles["C"]) == set(res.table["C"]) and len(profiles) == 2001 * len(res.table)
+    for row in res.table.itertuples(index=False):
+        g = profiles[profiles["C"] == row.C]
+        assert g["N"].min() == pytest.approx(row.N_min) and g["N"].max() == pytest.approx(row.N_max)
+        best = g.loc[g["loss"].idxmin()]
+        assert best["N"] == pytest.approx(row.N_opt, rel=0.005)
+        assert best["loss"] == pytest.approx(row.loss_opt, rel=1e-6)
+        # Over the sampled sizes (the parabola is fitted to a window round the minimum) it stays within 1%.
+        np.testing.assert_allclose(g["loss"], law(g["N"], row.C / (6 * g["N"])), rtol=0.01)
+    assert approach1(curves(), bootstrap=0).parabolas().empty  # approach 1 has no profiles
+
+
 @pytest.mark.parametrize("robust", ["huber", "ls"])
 def test_approach2_noisy_coverage(robust: str) -> None:
     # 1% log-normal noise, 12 seeded trials; measured 39/40 (huber) and 38/40 (ls) over 40 trials.

@@ -12,6 +12,7 @@ from lmscale.errors import InputError
 from lmscale.fit.curves import (
     C_FROM_6ND,
     C_GIVEN,
+    at_first_reach,
     exclude_warmup,
     final_points,
     interp_loglog,
@@ -166,3 +167,19 @@ def test_parabola_vertex() -> None:
     assert np.isnan(parabola_vertex(x, -y))  # opens downward: no minimum
     assert np.isnan(parabola_vertex([1.0, 1.0, 2.0], [3.0, 2.0, 1.0]))  # repeated x (seeds)
     assert parabola_vertex([0.0, 1.0, 2.0], [1.0, 0.5, 0.05]) == 2.0  # vertex beyond the points: clipped
+
+
+def test_at_first_reach_is_exact_on_a_power_law_and_uses_the_running_best() -> None:
+    # L = 10·S^-0.5: between any two evaluations log L is linear in log S, so the crossing is exact.
+    steps = np.array([1.0, 10.0, 100.0, 1000.0])
+    loss = 10.0 * steps**-0.5
+    assert at_first_reach(steps, loss, 10.0 * 50.0**-0.5) == pytest.approx(50.0, rel=1e-12)
+    # A bump after the crossing changes nothing; a bump before it is bridged by the running best.
+    bumped = np.array([5.0, 4.0, 4.5, 2.0])
+    w = np.log(4.0 / 3.0) / np.log(4.0 / 2.0)
+    assert at_first_reach(np.array([1.0, 2.0, 3.0, 4.0]), bumped, 3.0) == pytest.approx(3.0 ** (1 - w) * 4.0**w)
+    # Never reached, or reached at the first evaluation (not bracketed): NaN.
+    assert np.isnan(at_first_reach(steps, loss, 0.1))
+    assert np.isnan(at_first_reach(steps, loss, 11.0))
+    # A bracketing value that is not positive: the value at the crossing's evaluation.
+    assert at_first_reach(np.array([0.0, 7.0, 9.0, 11.0]), loss, 5.0) == 7.0

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import optimize
 
 from lmscale.errors import InputError
-from lmscale.fit.curves import check_positive, log_grid, require_columns, show
+from lmscale.fit.curves import at_first_reach, check_positive, log_grid, require_columns, show
 from lmscale.fit.intervals import percentile_interval
 from lmscale.fit.loglog import NAN_PAIR, LogLogLine, check_bootstrap, fit_line, fit_loglog
 from lmscale.jsonsafe import plain
@@ -209,19 +209,6 @@ class BatchSweepResult:
         return plain({"table": self.table, "points": self.points, "warnings": list(self.warnings)})
 
 
-def _steps_to_reach(steps: np.ndarray, loss: np.ndarray, target: float) -> float:
-    """Steps at which the running-best loss first reaches ``target`` (log-log interpolation); NaN if never
-    reached or already reached at the first evaluation (then the crossing is not bracketed)."""
-    best = np.minimum.accumulate(loss)
-    hit = np.flatnonzero(best <= target)
-    if hit.size == 0 or hit[0] == 0:
-        return float("nan")
-    j = int(hit[0])
-    l0, l1 = math.log(best[j - 1]), math.log(best[j])
-    s0, s1 = math.log(steps[j - 1]), math.log(steps[j])
-    return math.exp(s0 + (math.log(target) - l0) * (s1 - s0) / (l1 - l0))
-
-
 def bcrit_from_batch_sweep(
     curves: pd.DataFrame,
     targets: np.ndarray | list[float] | None = None,
@@ -266,7 +253,7 @@ def bcrit_from_batch_sweep(
         s_b = []
         for r, g in runs:
             b = float(g[batch_col].iloc[0])
-            s = _steps_to_reach(g["S"].to_numpy(float), g["loss"].to_numpy(float), float(t))
+            s = at_first_reach(g["S"].to_numpy(float), g["loss"].to_numpy(float), float(t))
             pts.append({"loss": t, "run": r, "B": b, "S": s, "E": s * b})
             if math.isfinite(s):
                 s_b.append((s, b))

@@ -91,6 +91,18 @@ class ComputeOptimal:
         """(N_opt, D_opt) of every bootstrap resample at C: (S, *shape of C), NaN rows where it failed."""
         return self.N_opt.predict_draws(C), self.D_opt.predict_draws(C)
 
+    def parabolas(self, points: int = 80) -> pd.DataFrame:
+        """Approach 2's fitted parabola of every budget that has one, over the sizes it was fitted to:
+        columns C, N, loss, used (empty for approach 1)."""
+        if "p2" not in self.table.columns:
+            return pd.DataFrame(columns=["C", "N", "loss", "used"])
+        parts = []
+        for r in self.table[np.isfinite(self.table["p2"])].itertuples(index=False):
+            x = np.linspace(math.log(r.N_min), math.log(r.N_max), points)
+            loss = _parabola_at((r.p0, r.p1, r.p2), x - r.lnN_centre)
+            parts.append(pd.DataFrame({"C": r.C, "N": np.exp(x), "loss": loss, "used": r.used}))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["C", "N", "loss", "used"])
+
     def to_dict(self, include_draws: bool = True) -> dict[str, Any]:
         """Parameters, intervals, diagnostics and the table; with ``include_draws`` each line's
         bootstrap draws (exponent, log coef), paired row by row."""
@@ -260,7 +272,8 @@ def fit_parabolas(
     huber_delta: float = 1e-3,
     iterations: int = 100,
 ) -> np.ndarray:
-    """Weighted parabolas y ≈ p0 + p1·x + p2·x², one per row of ``weights`` (shape (K, n)).
+    """Weighted parabolas y ≈ p0 + p1·x + p2·x², one per row of ``weights`` (shape (K, n)); ``y`` is
+    one profile (n,) shared by every row, or one per row (K, n).
 
     Rows are bootstrap multiplicities (0, 1, 2, ...), so a weighted fit equals a fit on the
     resampled runs. ``robust="huber"`` minimises Huber(δ) of relative residuals (y − ŷ)/median(y)
@@ -269,23 +282,23 @@ def fit_parabolas(
     distinct x are NaN.
     """
     x = np.asarray(x, float)
-    y = np.asarray(y, float)
     w0 = np.atleast_2d(np.asarray(weights, float))
+    y = np.broadcast_to(np.asarray(y, float), w0.shape)
     design = np.column_stack([np.ones_like(x), x, x * x])  # (n, 3)
     distinct = np.array([np.unique(x[row > 0]).size for row in w0])
     ok = distinct >= 3
-    scale = float(np.median(y))
+    scale = np.median(y, axis=1, keepdims=True)
     w = w0.copy()
     coef = np.zeros((w0.shape[0], 3))
     for _ in range(iterations if robust == "huber" else 1):
         xtwx = np.einsum("ni,kn,nj->kij", design, w, design)
-        xtwy = np.einsum("ni,kn,n->ki", design, w, y)
+        xtwy = np.einsum("ni,kn,kn->ki", design, w, y)
         xtwx[~ok] = np.eye(3)  # under-determined rows: a regular placeholder system, blanked below
         new = _solve_rows(xtwx, xtwy)
         if robust == "ls":
             coef = new
             break
-        r = np.abs(y[None, :] - new @ design.T) / scale
+        r = np.abs(y - new @ design.T) / scale
         w = w0 * np.minimum(1.0, huber_delta / np.maximum(r, 1e-12))
         done = np.allclose(new, coef, rtol=1e-10, atol=1e-12)
         coef = new
@@ -301,6 +314,11 @@ def _solve_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.linalg.solve(a, b[..., None])[..., 0]
     except np.linalg.LinAlgError:
         return np.array([np.linalg.lstsq(ak, bk, rcond=None)[0] for ak, bk in zip(a, b, strict=True)])
+
+
+def _parabola_at(coef: tuple[float, float, float] | np.ndarray, x: np.ndarray | float) -> np.ndarray | float:
+    """p0 + p1·x + p2·x²: a budget's IsoFLOP parabola in centred ln N."""
+    return coef[0] + coef[1] * x + coef[2] * x**2
 
 
 def _vertex_status(coef: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -358,8 +376,9 @@ def _window(
 def _vertices(x: np.ndarray, y: np.ndarray, counts: np.ndarray, how: _ParabolaFit) -> tuple[np.ndarray, ...]:
     """(vertex, status, coef, runs used) of each row of ``counts`` (K, n): the first window whose parabola has an
     interior minimum (``how.window`` "auto"), or the whole profile ("all", Hoffmann's procedure).
-    ``x`` (centred ln N) is sorted."""
+    ``x`` (centred ln N) is sorted; ``y`` is one profile's losses (n,), or one per row (K, n)."""
     k = len(counts)
+    y = np.broadcast_to(np.asarray(y, float), counts.shape)
     xs, status, coef = np.full(k, np.nan), np.full(k, 3), np.full((k, 3), np.nan)
     used = np.zeros(counts.shape, bool)  # the runs each row's parabola was fitted to
     pending = np.ones(k, bool)
@@ -371,7 +390,7 @@ def _vertices(x: np.ndarray, y: np.ndarray, counts: np.ndarray, how: _ParabolaFi
             if np.unique(x[present]).size < 3:
                 pending[r] = False  # status stays 3: too few sizes for a parabola
                 continue
-            m = present if tau == np.inf and how.window == "all" else _window(x, y, present, tau)
+            m = present if tau == np.inf and how.window == "all" else _window(x, y[r], present, tau)
             if m is None:
                 status[r], pending[r] = 4, False
                 continue
@@ -380,11 +399,11 @@ def _vertices(x: np.ndarray, y: np.ndarray, counts: np.ndarray, how: _ParabolaFi
         if not rows:
             break
         weights = counts[rows] * np.array(masks)
-        c = fit_parabolas(x, y, weights, how.robust, how.huber_delta)
+        c = fit_parabolas(x, y[rows], weights, how.robust, how.huber_delta)
         lo = np.where(weights > 0, x[None, :], np.inf).min(axis=1)
         hi = np.where(weights > 0, x[None, :], -np.inf).max(axis=1)
         v, st = _vertex_status(c, lo, hi)
-        se = _vertex_se(x, weights, c, how.noise * float(np.median(y)))
+        se = _vertex_se(x, weights, c, how.noise * np.median(y[rows], axis=1))
         done = ((st == 0) & ~(se > MAX_VERTEX_SE)) | (tau == taus[-1])
         rows = np.asarray(rows)
         xs[rows[done]], status[rows[done]], coef[rows[done]] = v[done], st[done], c[done]
@@ -395,13 +414,14 @@ def _vertices(x: np.ndarray, y: np.ndarray, counts: np.ndarray, how: _ParabolaFi
 
 
 def _vertex_se(x: np.ndarray, weights: np.ndarray, coef: np.ndarray, sigma: float) -> np.ndarray:
-    """Standard error of each row's vertex −p1/(2·p2) in ln N (delta method), for loss noise sigma."""
-    if not np.isfinite(sigma):
+    """Standard error of each row's vertex −p1/(2·p2) in ln N (delta method), for each row's loss noise
+    sigma (K,)."""
+    if not np.isfinite(sigma).any():
         return np.full(len(weights), np.nan)
     design = np.column_stack([np.ones_like(x), x, x * x])
     xtwx = np.einsum("ni,kn,nj->kij", design, weights, design)
     with np.errstate(all="ignore"):
-        cov = np.linalg.pinv(xtwx) * sigma**2
+        cov = np.linalg.pinv(xtwx) * (sigma**2)[:, None, None]
         p1, p2 = coef[:, 1], coef[:, 2]
         g = np.column_stack([np.zeros_like(p1), -1 / (2 * p2), p1 / (2 * p2**2)])
         return np.sqrt(np.einsum("ki,kij,kj->k", g, cov, g))
@@ -483,15 +503,10 @@ def _noise_vertices(
     if not fitted_to.any() or not np.isfinite(how.noise):
         return np.full(how.bootstrap, np.nan)
     sigma = how.noise * float(np.median(y))
-    base = np.where(fitted_to, coef[0] + coef[1] * x + coef[2] * x**2, y)
+    base = np.where(fitted_to, _parabola_at(coef, x), y)
     draws = base + sigma * rng.standard_normal((how.bootstrap, len(x)))
-    out = np.full(how.bootstrap, np.nan)
-    ones = np.ones((1, len(x)))
-    for b, y_b in enumerate(draws):
-        (v,), (st,), _, _ = _vertices(x, y_b, ones, how)
-        if st == 0 or (st == 1 and not how.exclude_outside):
-            out[b] = v
-    return out
+    v, st, _, _ = _vertices(x, draws, np.ones(draws.shape), how)
+    return np.where((st == 0) | ((st == 1) & (not how.exclude_outside)), v, np.nan)
 
 
 def _budget_row(
@@ -546,7 +561,7 @@ def _budget_row(
         "D_opt": d_opt,
         "tokens_per_param": d_opt / n_opt,
         "flops_per_param_token": k_flops,
-        "loss_opt": float(coef[0] + coef[1] * x_rel + coef[2] * x_rel**2) if status in (0, 1) else np.nan,
+        "loss_opt": float(_parabola_at(coef, x_rel)) if status in (0, 1) else np.nan,
         "p0": coef[0],
         "p1": coef[1],
         "p2": coef[2],

@@ -245,6 +245,26 @@ def interp_loglog(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return out
 
 
+def at_first_reach(values: np.ndarray, loss: np.ndarray, target: float) -> float:
+    """A curve's ``values`` (steps, tokens, noise scale; > 0) where its running-best loss first reaches
+    ``target``: between the two evaluations that bracket the crossing, linear in (log loss, log value).
+
+    NaN when the curve never reaches the target, or already had at its first evaluation (the crossing
+    is then not bracketed, and the first value would only bound it). Where the bracketing values are
+    not both positive and finite, the value at the crossing's evaluation.
+    """
+    values, best = np.asarray(values, float), np.minimum.accumulate(np.asarray(loss, float))
+    hit = np.flatnonzero(best <= target)
+    if hit.size == 0 or hit[0] == 0:
+        return math.nan
+    j = int(hit[0])
+    pair = values[j - 1 : j + 1]
+    if not np.all(np.isfinite(pair) & (pair > 0)):
+        return float(values[j])
+    w = math.log(best[j - 1] / target) / math.log(best[j - 1] / best[j])
+    return math.exp((1 - w) * math.log(pair[0]) + w * math.log(pair[1]))
+
+
 @dataclass(frozen=True)
 class CurveGrid:
     """Every run's curve resampled onto one compute grid: arrays of shape (runs, grid)."""

@@ -30,7 +30,7 @@ from lmscale.fit.batch import (
     fit_bcrit,
     steps_min,
 )
-from lmscale.fit.curves import log_grid
+from lmscale.fit.curves import at_first_reach, log_grid
 from lmscale.fit.intervals import percentile_interval
 from lmscale.replicate.common import BYTES_PER_BPE, ci_text, new_figure, param_ci, pct, sci
 from lmscale.replicate.context import Context
@@ -121,20 +121,11 @@ def noise_at_targets(cur: pd.DataFrame, targets: np.ndarray) -> pd.DataFrame:
     rows = []
     for run, g in cur.groupby("run"):
         g = g.sort_values("step")
-        best = np.minimum.accumulate(g["loss"].to_numpy(float))
-        noise = g["noise_scale"].to_numpy(float)
+        loss, noise = g["loss"].to_numpy(float), g["noise_scale"].to_numpy(float)
         for t in targets:
-            hit = np.flatnonzero(best <= t)
-            if hit.size == 0 or hit[0] == 0:
-                continue
-            j = int(hit[0])
-            pair = noise[j - 1 : j + 1]
-            if np.all(np.isfinite(pair) & (pair > 0)):
-                w = math.log(best[j - 1] / t) / math.log(best[j - 1] / best[j])  # log-linear in loss
-                value = math.exp((1 - w) * math.log(pair[0]) + w * math.log(pair[1]))
-            else:
-                value = noise[j]
-            rows.append({"loss": t, "run": run, "B": float(g["batch_tokens"].iloc[0]), "B_simple": value})
+            value = at_first_reach(noise, loss, float(t))
+            if not math.isnan(value):
+                rows.append({"loss": t, "run": run, "B": float(g["batch_tokens"].iloc[0]), "B_simple": value})
     return pd.DataFrame(rows, columns=["loss", "run", "B", "B_simple"])
 
 

@@ -20,7 +20,8 @@ from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
 from lmscale.replicate.common import ci_text, new_figure, paired_interval, param_ci, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
-from lmscale.report.style import FIT_COLOR, SizeColors
+from lmscale.report.figures import draw_allocation, draw_isoflop
+from lmscale.report.style import APPROACH_COLORS, FIT_COLOR, SizeColors
 
 ISOFLOP = "isoflop-cpu"
 CURVES = "kaplan-cpu"
@@ -142,7 +143,7 @@ def analyse_chinchilla(ctx: Context) -> StudyResult:
     res.tables["isoflop_vertices"] = a2.table
     res.tables["approach1_grid"] = a1.table
     res.tables["backtest_approach3"] = bt3.table
-    res.figures["isoflop"] = _figure_isoflop(iso, a2)
+    res.figures["isoflop"] = _figure_isoflop(a2)
     res.figures["allocation"] = _figure_allocation(a1, a2, law, a2_small, float(budgets[-1]))
     res.figures["backtest"] = _figure_backtest(iso, bt3)
     return res
@@ -215,26 +216,14 @@ def _a_draws(law: FitResult) -> np.ndarray:
     return law.derived_of(law.theta_draws())["a"] if law.has_draws else np.empty(0)
 
 
-def _figure_isoflop(iso: pd.DataFrame, a2: ComputeOptimal) -> Any:
+def _figure_isoflop(a2: ComputeOptimal) -> Any:
     fig, (ax,) = new_figure(1)
-    budgets = sorted(iso["budget"].unique())
-    cmap = SizeColors.for_values(np.asarray(budgets, float))
-    for b in budgets:
-        g = iso[iso["budget"] == b].sort_values("N")
-        ax.plot(g["N"], g["loss"], "o", color=cmap(b))
-        row = a2.table[a2.table["C"] == b]
-        if len(row):
-            r = row.iloc[0]
-            x = np.linspace(np.log(g["N"].min()), np.log(g["N"].max()), 50)
-            xr = x - np.log(g["N"]).mean()
-            ax.plot(np.exp(x), r["p0"] + r["p1"] * xr + r["p2"] * xr**2, color=cmap(b), label=f"C = {b:.0e}")
-            if np.isfinite(r["N_opt"]):
-                ax.plot(r["N_opt"], r["loss_opt"], "k*", ms=9)
-    ax.set_xscale("log")
+    colors = SizeColors.for_values(a2.points["N"].to_numpy(float))
+    draw_isoflop(ax, a2, colors)
+    colors.colorbar(fig, ax)
     ax.set_xlabel("non-embedding parameters N")
     ax.set_ylabel("final loss (nats/byte)")
     ax.set_title("IsoFLOP profiles (approach 2)")
-    ax.legend(fontsize=8)
     return fig
 
 
@@ -242,14 +231,10 @@ def _figure_allocation(
     a1: ComputeOptimal, a2: ComputeOptimal, law: Any, a2_small: ComputeOptimal, top: float
 ) -> Any:
     fig, (ax,) = new_figure(1)
-    used1 = a1.table[a1.table["used"]]
-    ax.plot(used1["C"], used1["N_opt"], ".", color="#2ca02c", alpha=0.5)
-    used2 = a2.table[a2.table["used"]]
-    ax.plot(used2["C"], used2["N_opt"], "o", color="#1f77b4")
-    c = np.geomspace(min(used1["C"].min(), used2["C"].min()), top * 10, 100)
-    ax.plot(c, a1.optimal(c)[0], color="#2ca02c", label=f"approach 1: a = {a1.a:.2f}")
-    ax.plot(c, a2.optimal(c)[0], color="#1f77b4", label=f"approach 2: a = {a2.a:.2f}")
-    ax.plot(c, law.optimal(c)[0], color=FIT_COLOR, label=f"approach 3: a = {law.derived['a']:.2f}")
+    c = np.geomspace(min(a1.table["C"].min(), a2.table["C"].min()), top * 10, 100)
+    draw_allocation(a1, c, APPROACH_COLORS[1], "approach 1", ax)
+    draw_allocation(a2, c, APPROACH_COLORS[2], "approach 2", ax)
+    ax.plot(c, law.optimal(c)[0], color=APPROACH_COLORS[3], label=f"approach 3: N ∝ C^{law.derived['a']:.2f}")
     ax.plot(c, a2_small.optimal(c)[0], color="#7f7f7f", ls=":", label="approach 2, small budgets only")
     ax.set_xscale("log")
     ax.set_yscale("log")

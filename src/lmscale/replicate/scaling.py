@@ -15,6 +15,7 @@ import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.fit import backtest, get_law
+from lmscale.fit.curves import at_first_reach
 from lmscale.fit.loglog import fit_loglog
 from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct
 from lmscale.replicate.context import Context
@@ -33,20 +34,12 @@ def _rms_log_residual(x: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
 
 
 def _tokens_to_reach(curves: pd.DataFrame, target: float) -> pd.DataFrame:
-    """Per run: the tokens at which the held-out loss first reaches `target` (log-interpolated)."""
+    """Per run: the tokens at which the held-out loss first reaches `target` (fit.curves.at_first_reach)."""
     rows = []
     for run, g in curves.sort_values("tokens").groupby("run"):
-        t, loss = g["tokens"].to_numpy(float), g["loss"].to_numpy(float)
-        hit = np.flatnonzero(loss <= target)
-        if hit.size == 0:
-            continue
-        i = int(hit[0])
-        if i == 0:
-            tokens = t[0]
-        else:  # interpolate in (log tokens, loss) between the bracketing evaluations
-            w = (loss[i - 1] - target) / (loss[i - 1] - loss[i])
-            tokens = float(np.exp(np.log(t[i - 1]) + w * (np.log(t[i]) - np.log(t[i - 1]))))
-        rows.append({"run": run, "N": float(g["N"].iloc[0]), "target": target, "tokens": tokens})
+        tokens = at_first_reach(g["tokens"].to_numpy(float), g["loss"].to_numpy(float), target)
+        if not np.isnan(tokens):
+            rows.append({"run": run, "N": float(g["N"].iloc[0]), "target": target, "tokens": tokens})
     return pd.DataFrame(rows, columns=["run", "N", "target", "tokens"])
 
 

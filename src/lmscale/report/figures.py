@@ -13,11 +13,19 @@ from matplotlib.ticker import FuncFormatter
 
 from lmscale.errors import InputError
 from lmscale.fit import get_law
+from lmscale.fit.compute_optimal import ComputeOptimal
 from lmscale.fit.intervals import percentile_interval
 from lmscale.fit.shift import fit_shift
 from lmscale.report.analysis import Analysis
 from lmscale.report.identify import flags
-from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span, new_figure
+from lmscale.report.style import (
+    APPROACH_COLORS,
+    FIT_COLOR,
+    PUBLISHED_COLORS,
+    SizeColors,
+    log_span,
+    new_figure,
+)
 from lmscale.report.summary import fmt
 
 # Published laws that can be overlaid, by the name users pass, and what each panel uses.
@@ -201,27 +209,28 @@ def lnd_surface(a: Analysis) -> FigureSpec:
     return FigureSpec("lnd_surface", "L(N, D): loss vs data per model size", caption, fig, data)
 
 
+def draw_isoflop(ax, co: ComputeOptimal, colors: SizeColors) -> pd.DataFrame:
+    """Approach 2's runs (coloured by N), each budget's parabola (grey where the budget is excluded)
+    and its minimum (star); returns the parabolas drawn."""
+    pts = co.points
+    ax.scatter(pts["N"], pts["loss"], s=16, c=colors(pts["N"]), lw=0)
+    curves = co.parabolas()
+    for _, g in curves.groupby("C"):
+        ax.plot(g["N"], g["loss"], color="k" if g["used"].iloc[0] else "#aaa", lw=1, alpha=0.8)
+    used = co.table[co.table["used"]]
+    ax.plot(used["N_opt"], used["loss_opt"], "*", color=FIT_COLOR, ms=10, mec="k", mew=0.5, ls="none")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters N")
+    return curves
+
+
 def isoflop(a: Analysis) -> FigureSpec:
     co = a.approach2
     if co is None or co.points is None:
         raise InputError(a.skipped.get("IsoFLOP profiles", "no IsoFLOP profiles"))
     col = _colors(a)
     fig, (ax,) = new_figure(1, width=6.5, height=4.4)
-    pts = co.points
-    ax.scatter(pts["N"], pts["loss"], s=16, c=col(pts["N"]), lw=0)
-    rows = []
-    for r in co.table.itertuples(index=False):
-        if not np.isfinite(r.p2):
-            continue
-        x = np.linspace(np.log(r.N_min), np.log(r.N_max), 80)
-        xc = x - r.lnN_centre
-        y = r.p0 + r.p1 * xc + r.p2 * xc**2
-        ax.plot(np.exp(x), y, color="k" if r.used else "#aaa", lw=1, alpha=0.8)
-        rows.append(pd.DataFrame({"budget": r.C, "N": np.exp(x), "loss_parabola": y}))
-        if r.used:
-            ax.plot(r.N_opt, r.loss_opt, "*", color=FIT_COLOR, ms=10, mec="k", mew=0.5)
-    ax.set_xscale("log")
-    ax.set_xlabel("parameters N")
+    curves = draw_isoflop(ax, co, col)
     ax.set_ylabel("final loss (nats/token)")
     col.colorbar(fig, ax)
     n_used = int(co.table["used"].sum())
@@ -230,8 +239,28 @@ def isoflop(a: Analysis) -> FigureSpec:
         f"a parabola in log N fitted to each (robust Huber), its minimum (star) taken as N_opt. {n_used} budgets "
         "have a usable minimum (grey: excluded)."
     )
-    data = pd.concat([pts, *rows], ignore_index=True)
+    parabolas = curves.drop(columns="used").rename(columns={"C": "budget", "loss": "loss_parabola"})
+    data = pd.concat([co.points, parabolas], ignore_index=True)
     return FigureSpec("isoflop", "IsoFLOP profiles", caption, fig, data)
+
+
+def draw_allocation(
+    co: ComputeOptimal, grid: np.ndarray, color: str, label: str, ax_n, ax_d=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Approach 1 or 2 on N_opt(C) (and D_opt(C) when ax_d is given): the measured minima, the fitted
+    line over ``grid`` and its bootstrap band; returns the line's (N_opt, D_opt)."""
+    used = co.table[co.table["used"]]
+    n_opt, d_opt = co.optimal(grid)
+    draws = co.optimal_draws(grid) if co.N_opt.n_draws > 1 else None
+    panels = ((ax_n, "N", n_opt, co.a, "N_opt"), (ax_d, "D", d_opt, co.b, "D_opt"))
+    for i, (ax, name, line, exponent, column) in enumerate(panels):
+        if ax is None:
+            continue
+        ax.plot(used["C"], used[column], "o", color=color, ms=5, label=f"{label} minima" if i == 0 else None)
+        ax.plot(grid, line, "--", color=color, lw=1.2, label=f"{label}: {name} ∝ C^{exponent:.2f}")
+        if draws is not None:
+            _band(ax, grid, draws[i], color, level=co.level)
+    return n_opt, d_opt
 
 
 def optimal_allocation(a: Analysis) -> FigureSpec:
@@ -253,19 +282,10 @@ def optimal_allocation(a: Analysis) -> FigureSpec:
             _band(ax_d, grid, bd, FIT_COLOR, "95% CI", res.level)
             for k, v in (("N", bn), ("D", bd)):
                 out[f"{k}_opt_a3_low"], out[f"{k}_opt_a3_high"] = percentile_interval(v, res.level)
-    for co, colr, lab in ((co2, "#1f77b4", "approach 2"), (co1, "#2ca02c", "approach 1")):
-        if co is None:
-            continue
-        used = co.table[co.table["used"]]
-        ax_n.plot(used["C"], used["N_opt"], "o", color=colr, ms=5, label=f"{lab} minima")
-        ax_d.plot(used["C"], used["D_opt"], "o", color=colr, ms=5)
-        n_opt, d_opt = co.optimal(grid)
-        ax_n.plot(grid, n_opt, "--", color=colr, lw=1.2, label=f"{lab}: N ∝ C^{co.a:.2f}")
-        ax_d.plot(grid, d_opt, "--", color=colr, lw=1.2, label=f"{lab}: D ∝ C^{co.b:.2f}")
-        if co.N_opt.n_draws > 1:
-            for ax, draws in zip((ax_n, ax_d), co.optimal_draws(grid), strict=True):
-                _band(ax, grid, draws, colr, level=co.level)
-        out[f"N_opt_{lab.replace(' ', '')}"], out[f"D_opt_{lab.replace(' ', '')}"] = n_opt, d_opt
+    for co, colr, lab in ((co2, APPROACH_COLORS[2], "approach 2"), (co1, APPROACH_COLORS[1], "approach 1")):
+        if co is not None:
+            n_opt, d_opt = draw_allocation(co, grid, colr, lab, ax_n, ax_d)
+            out[f"N_opt_{lab.replace(' ', '')}"], out[f"D_opt_{lab.replace(' ', '')}"] = n_opt, d_opt
     al = a.allocation
     if al is not None:
         for ax, est in ((ax_n, al.N_opt), (ax_d, al.D_opt)):

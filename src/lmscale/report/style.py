@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 CMAP = "viridis"
 FIT_COLOR = "#d62728"  # this study's fits
+APPROACH_COLORS = {1: "#2ca02c", 2: "#1f77b4", 3: FIT_COLOR}  # the Chinchilla approaches, in every figure
 PUBLISHED_COLORS = {"kaplan2020": "#7f7f7f", "hoffmann2022": "#ff7f0e", "epoch2024": "#1f77b4"}
 DPI = 110
 
