@@ -19,11 +19,18 @@ import numpy as np
 from lmscale.fit import approach2, backtest, fit, get_law
 from lmscale.fit.budgets import assign_budgets
 from lmscale.fit.select import compare_methods, truth_uncertainty_dex
-from lmscale.reference import PORIAN_CONFIG, load_epoch2024, load_muennighoff2023, load_porian2024
+from lmscale.reference import (
+    PORIAN_CONFIG,
+    load_allocation_exponents,
+    load_epoch2024,
+    load_muennighoff2023,
+    load_porian2024,
+)
 
-EPOCH_PUBLISHED = {"E": 1.817, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
-HOFFMANN_A2 = (0.49, 0.462, 0.534)  # approach 2, Hoffmann et al. 2022 Table 2
-MUENNIGHOFF_R = {"R_D_star": 15.387756, "R_N_star": 5.309743}
+EPOCH_PUBLISHED = get_law("epoch2024").params
+_A2 = load_allocation_exponents()["hoffmann2022"]["approach2"]  # Table 2: a and its 10th-90th percentiles
+HOFFMANN_A2 = (_A2["a"], *_A2["a_p10_p90"])
+MUENNIGHOFF_R = {k: get_law("muennighoff2023").params[k] for k in ("R_D_star", "R_N_star")}
 
 
 def row(data: str, method: str, ours: str, published: str, verdict: str, seconds: float) -> dict:
@@ -46,7 +53,7 @@ def chinchilla(boot: int) -> list[dict]:
         ok = HOFFMANN_A2[1] <= a2.a <= HOFFMANN_A2[2]
         out.append(row("Chinchilla 240", f"approach 2 ({window})",
                        f"a {a2.a:.3f} [{lo:.3f}, {hi:.3f}], {int(a2.table['used'].sum())}/{len(a2.table)} budgets",
-                       "a 0.49 [0.462, 0.534]", "inside" if ok else "outside", time.time() - t))
+                       "a 0.49 (p10-p90 0.462-0.534)", "inside" if ok else "outside", time.time() - t))
     t = time.time()
     budgets, _ = assign_budgets(df)
     largest = float(budgets.max())

@@ -11,9 +11,10 @@ import pytest
 from lmscale.cli.main import main
 from lmscale.fit import approach2
 from lmscale.fit.budgets import assign_budgets
-from lmscale.reference import PORIAN_CONFIG, load_epoch2024, load_porian2024
+from lmscale.reference import PORIAN_CONFIG, load_allocation_exponents, load_epoch2024, load_porian2024
 
-HOFFMANN_A2 = (0.462, 0.534)  # Hoffmann et al. 2022, Table 2: approach 2, a = 0.49 (0.462-0.534)
+# Hoffmann et al. 2022, Table 2: approach 2, a = 0.49, 10th-90th percentiles 0.462-0.534
+HOFFMANN_A2 = tuple(load_allocation_exponents()["hoffmann2022"]["approach2"]["a_p10_p90"])
 
 
 def test_chinchilla_points_give_nine_budgets_and_hoffmanns_a(capsys) -> None:

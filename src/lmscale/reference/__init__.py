@@ -11,13 +11,19 @@ from lmscale.reference.datasets import (
     load_porian2024,
 )
 from lmscale.reference.epoch import EPOCH2024_CITATION, load_epoch2024
-from lmscale.reference.published import load_allocation_rules, load_critical_batch, load_published_laws
+from lmscale.reference.published import (
+    load_allocation_exponents,
+    load_allocation_rules,
+    load_critical_batch,
+    load_published_laws,
+)
 
 __all__ = [
     "EPOCH2024_CITATION",
     "MUENNIGHOFF2023_CITATION",
     "PORIAN2024_CITATION",
     "PORIAN_CONFIG",
+    "load_allocation_exponents",
     "load_allocation_rules",
     "load_critical_batch",
     "load_epoch2024",

@@ -33,3 +33,9 @@ def load_transfer_fits() -> dict[str, dict[str, Any]]:
     """name → {k, alpha, beta, pair, citation, checked}: published fits of effective data transferred,
     D_T = k·D_F^α·N^β (Hernandez et al. 2021, eq. 1.1)."""
     return _section("transfer")
+
+
+def load_allocation_exponents() -> dict[str, dict[str, Any]]:
+    """name → {approachK: {a, a_p10_p90, b, b_p10_p90}, citation, interval, checked}: published exponents
+    of N_opt ∝ C^a and D_opt ∝ C^b by method (Hoffmann et al. 2022, Table 2)."""
+    return _section("allocation_exponents")

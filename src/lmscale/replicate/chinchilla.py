@@ -17,6 +17,7 @@ import pandas as pd
 from lmscale.errors import InputError
 from lmscale.fit import FitResult, backtest, fit
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
+from lmscale.reference import load_allocation_exponents
 from lmscale.replicate.common import ci_text, new_figure, paired_interval, param_ci, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
@@ -25,7 +26,8 @@ from lmscale.report.style import APPROACH_COLORS, FIT_COLOR, SizeColors
 
 ISOFLOP = "isoflop-cpu"
 CURVES = "kaplan-cpu"
-PAPER_A = {1: 0.50, 2: 0.49, 3: 0.46}  # Hoffmann et al. 2022 Table 2
+_TABLE2 = load_allocation_exponents()["hoffmann2022"]
+PAPER_A = {k: _TABLE2[f"approach{k}"]["a"] for k in (1, 2, 3)}  # Hoffmann et al. 2022 Table 2: 0.50, 0.49, 0.46
 
 
 def analyse_chinchilla(ctx: Context) -> StudyResult:

@@ -19,6 +19,7 @@ import pandas as pd
 from lmscale.errors import InputError
 from lmscale.fit import Conventions, get_law
 from lmscale.fit.frontier import FrontierResult, fit_frontier
+from lmscale.reference import load_allocation_exponents, load_allocation_rules
 from lmscale.replicate.common import ci_text, new_figure, paired_interval, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import StudyResult
@@ -26,8 +27,8 @@ from lmscale.report.style import FIT_COLOR, SizeColors
 
 PRESET = "kaplan-cpu"
 PAPER_ALPHA_C = get_law("kaplan2020-c").params["alpha_C"]  # Kaplan eq. 1.3, L(C_min): 0.050
-PAPER_A_KAPLAN = 0.73  # Kaplan eq. 6.1 (quoted in §1.2), N ∝ C_min^0.73
-PAPER_A_CHINCHILLA = 0.50  # Hoffmann et al. 2022, approaches 1-3: 0.50, 0.49, 0.46
+PAPER_A_KAPLAN = load_allocation_rules()["kaplan2020-efficient"]["p_N"]  # Kaplan eq. 6.1 (§1.2), N ∝ C_min^0.73
+PAPER_A_CHINCHILLA = load_allocation_exponents()["hoffmann2022"]["approach1"]["a"]  # Table 2: 0.50 (0.49, 0.46)
 
 
 def _with_convention(curves: pd.DataFrame, convention: str, n_total: pd.Series | None = None) -> pd.DataFrame:
