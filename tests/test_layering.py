@@ -105,3 +105,24 @@ def test_a_deliberate_violation_is_caught(tmp_path: Path, package: str, line: st
     pkg.mkdir(parents=True)
     (pkg / "bad.py").write_text(f"def f():\n    {line}\n")  # inside a function: lazy imports count too
     assert violations(tmp_path / "lmscale") == [f"{package}/bad.py imports {target}"]
+
+
+def drawing_modules(root: Path) -> list[str]:
+    """replicate/ modules that import matplotlib: the studies declare what to draw, report/replication
+    draws it. result.py may, for the Figure type of the figures it saves."""
+    found = []
+    for path in sorted((root / "replicate").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            if any(n.split(".")[0] == "matplotlib" for n in names) and path.name != "result.py":
+                found.append(f"{path.relative_to(root)} imports matplotlib")
+    return found
+
+
+def test_the_replication_studies_draw_no_figures_of_their_own(tmp_path: Path) -> None:
+    assert drawing_modules(SRC) == []
+    bad = tmp_path / "lmscale" / "replicate"
+    bad.mkdir(parents=True)
+    (bad / "study.py").write_text("from matplotlib.figure import Figure\n")
+    assert drawing_modules(tmp_path / "lmscale") == ["replicate/study.py imports matplotlib"]

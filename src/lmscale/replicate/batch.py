@@ -28,15 +28,14 @@ from lmscale.fit.batch import (
     bcrit_from_batch_sweep,
     critical_batch,
     fit_bcrit,
-    steps_min,
 )
 from lmscale.fit.curves import at_first_reach, log_grid
 from lmscale.fit.intervals import percentile_interval
-from lmscale.replicate.common import BYTES_PER_BPE, ci_text, new_figure, param_ci, pct, sci
+from lmscale.replicate.common import BYTES_PER_BPE, ci_text, param_ci, pct, sci
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.analysis import attempt
-from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span
+from lmscale.report.replication import batch as batch_figures
 
 BATCH_PRESET = "batch-size"
 CURVES_PRESET = "kaplan-cpu"
@@ -308,87 +307,6 @@ def finding_ns(res: FitResult, source: str) -> tuple[Finding, dict]:
 # ---------------------------------------------------------------------------------------------------
 
 
-def figure_tradeoff(sweep: BatchSweepResult):
-    fig, (ax,) = new_figure(1, width=6.2)
-    t = sweep.table[np.isfinite(sweep.table["B_crit"]) & (sweep.table["B_crit"] > 0)]
-    colors = SizeColors.for_values(sweep.table["loss"].to_numpy())
-    for r in t.itertuples():
-        pts = sweep.points[np.isclose(sweep.points["loss"], r.loss) & np.isfinite(sweep.points["S"])]
-        c = colors(r.loss)
-        ax.plot(pts["S"], pts["E"], "o", color=c, ms=4)
-        # eq. 5.1 along B: S = S_min + E_min/B, E = B·S_min + E_min
-        b = np.geomspace(pts["B"].min() / 3, pts["B"].max() * 3, 100)
-        ax.plot(r.S_min + r.E_min / b, b * r.S_min + r.E_min, "-", color=c, lw=1)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("steps S to reach the target")
-    ax.set_ylabel("tokens E = B·S processed (bytes)")
-    ax.set_title("Steps vs tokens per target loss, eq. 5.1 fits (Figure 11)")
-    colors.colorbar(fig, ax, label="target loss (nats/byte)")
-    return fig
-
-
-def figure_bcrit(
-    sweep: BatchSweepResult,
-    law: BcritFit,
-    boot: np.ndarray,
-    targets: np.ndarray,
-    cur: pd.DataFrame,
-    noise: pd.DataFrame | None,
-):
-    fig, (ax,) = new_figure(1, width=6.2)
-    t = sweep.table.set_index("loss").loc[targets]
-    lo = np.array([ci(boot[:, j])[0] for j in range(len(targets))])
-    hi = np.array([ci(boot[:, j])[1] for j in range(len(targets))])
-    y = t["B_crit"].to_numpy(float)
-    err = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
-    err = np.where(np.isfinite(err), err, 0.0)
-    ax.errorbar(targets, y, yerr=err, fmt="o", color="k", label="B_crit = E_min/S_min (95% CI)")
-    grid = log_span(targets, n=100)
-    if np.isfinite(law.alpha_B):
-        ax.plot(grid, law.predict(grid), "-", color=FIT_COLOR, label=f"fit: α_B = {law.alpha_B:.3g}")
-    ax.plot(
-        grid,
-        kaplan_bcrit_bytes(grid),
-        "--",
-        color=PUBLISHED_COLORS["kaplan2020"],
-        label="Kaplan eq. 5.3 (in bytes)",
-    )
-    if noise is not None and len(noise):
-        raw = cur[np.isfinite(cur["noise_scale"]) & (cur["loss"] <= targets.max() * 1.1)]
-        ax.scatter(
-            raw["loss"], raw["noise_scale"], s=6, alpha=0.25, color="#1f77b4", label="B_simple along curves"
-        )
-        med = noise.groupby("loss")["B_simple"].median()
-        ax.plot(med.index, med.to_numpy(), "s", color="#1f77b4", label="median B_simple at target")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("loss (nats/byte)")
-    ax.set_ylabel("batch size (bytes)")
-    ax.set_title("Critical batch size vs loss (Figure 10)")
-    ax.legend(fontsize=7)
-    return fig
-
-
-def figure_ns(table: pd.DataFrame, res: FitResult, bcrit: tuple[float, float]):
-    fig, (ax,) = new_figure(1, width=6.2)
-    colors = SizeColors.for_values(table["N"].to_numpy())
-    smin = steps_min(table["S"], table["B"], critical_batch(table["loss"], *bcrit))
-    for n in np.sort(table["N"].unique()):
-        m = (table["N"] == n).to_numpy()
-        c = colors(n)
-        ax.plot(smin[m], table["loss"][m], "o", ms=3, color=c)
-        grid = log_span(smin[m], n=100)
-        ax.plot(grid, res.predict(N=np.full_like(grid, n), S=grid), "-", color=c, lw=1)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("S_min (steps at B ≫ B_crit)")
-    ax.set_ylabel("held-out loss (nats/byte)")
-    ax.set_title("L(N, S_min) fit (lines) on kaplan-cpu curves")
-    colors.colorbar(fig, ax)
-    return fig
-
-
 # ---------------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------------
@@ -438,15 +356,15 @@ def analyse_batch(ctx: Context) -> StudyResult:
     if ns_fit is not None:
         f, numbers["L(N,S_min)"] = finding_ns(ns_fit, source)
         result.findings.append(f)
-        result.figures["batch_lns"] = figure_ns(ns, ns_fit, bcrit)
+        result.figures["batch_lns"] = batch_figures.ns(ns, ns_fit, bcrit)
 
     result.numbers = numbers
     result.tables["batch_targets"] = sweep.table
     result.tables["batch_points"] = sweep.points
     if noise is not None:
         result.tables["batch_noise"] = noise
-    result.figures["batch_tradeoff"] = figure_tradeoff(sweep)
-    result.figures["batch_bcrit"] = figure_bcrit(sweep, law, boot, targets, cur, noise)
+    result.figures["batch_tradeoff"] = batch_figures.tradeoff(sweep)
+    result.figures["batch_bcrit"] = batch_figures.bcrit(sweep, law, boot, targets, cur, noise, kaplan_bcrit_bytes)
     result.notes += [f"{k} skipped: {v}" for k, v in skipped.items()]
     result.notes += [
         "Every batch size used the same constant LR (0.06·N^-0.25 after a 2% warmup), not an LR tuned per "

@@ -9,8 +9,6 @@ schedules); approaches 2 and 3 read the isoflop-cpu runs, each trained with its 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -18,11 +16,10 @@ from lmscale.errors import InputError
 from lmscale.fit import FitResult, backtest, fit
 from lmscale.fit.compute_optimal import ComputeOptimal, approach1, approach2
 from lmscale.reference import load_allocation_exponents
-from lmscale.replicate.common import ci_text, new_figure, paired_interval, param_ci, pct
+from lmscale.replicate.common import ci_text, paired_interval, param_ci, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
-from lmscale.report.figures import draw_allocation, draw_isoflop
-from lmscale.report.style import APPROACH_COLORS, FIT_COLOR, SizeColors
+from lmscale.report.replication import chinchilla as chinchilla_figures
 
 ISOFLOP = "isoflop-cpu"
 CURVES = "kaplan-cpu"
@@ -145,9 +142,9 @@ def analyse_chinchilla(ctx: Context) -> StudyResult:
     res.tables["isoflop_vertices"] = a2.table
     res.tables["approach1_grid"] = a1.table
     res.tables["backtest_approach3"] = bt3.table
-    res.figures["isoflop"] = _figure_isoflop(a2)
-    res.figures["allocation"] = _figure_allocation(a1, a2, law, a2_small, float(budgets[-1]))
-    res.figures["backtest"] = _figure_backtest(iso, bt3)
+    res.figures["isoflop"] = chinchilla_figures.isoflop(a2)
+    res.figures["allocation"] = chinchilla_figures.allocation(a1, a2, law, a2_small, float(budgets[-1]))
+    res.figures["backtest"] = chinchilla_figures.backtest(iso, bt3)
     return res
 
 
@@ -218,51 +215,3 @@ def _a_draws(law: FitResult) -> np.ndarray:
     return law.derived_of(law.theta_draws())["a"] if law.has_draws else np.empty(0)
 
 
-def _figure_isoflop(a2: ComputeOptimal) -> Any:
-    fig, (ax,) = new_figure(1)
-    colors = SizeColors.for_values(a2.points["N"].to_numpy(float))
-    draw_isoflop(ax, a2, colors)
-    colors.colorbar(fig, ax)
-    ax.set_xlabel("non-embedding parameters N")
-    ax.set_ylabel("final loss (nats/byte)")
-    ax.set_title("IsoFLOP profiles (approach 2)")
-    return fig
-
-
-def _figure_allocation(
-    a1: ComputeOptimal, a2: ComputeOptimal, law: Any, a2_small: ComputeOptimal, top: float
-) -> Any:
-    fig, (ax,) = new_figure(1)
-    c = np.geomspace(min(a1.table["C"].min(), a2.table["C"].min()), top * 10, 100)
-    draw_allocation(a1, c, APPROACH_COLORS[1], "approach 1", ax)
-    draw_allocation(a2, c, APPROACH_COLORS[2], "approach 2", ax)
-    ax.plot(c, law.optimal(c)[0], color=APPROACH_COLORS[3], label=f"approach 3: N ∝ C^{law.derived['a']:.2f}")
-    ax.plot(c, a2_small.optimal(c)[0], color="#7f7f7f", ls=":", label="approach 2, small budgets only")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("compute C = 6ND (FLOPs)")
-    ax.set_ylabel("compute-optimal N")
-    ax.set_title("N_opt(C): three approaches")
-    ax.legend(fontsize=8)
-    return fig
-
-
-def _figure_backtest(iso: pd.DataFrame, bt: Any) -> Any:
-    fig, (ax,) = new_figure(1)
-    t = bt.table
-    ax.plot(iso["C"], iso["loss"], "o", color="#bbbbbb", label="runs used for the fit")
-    ax.errorbar(
-        t["C"],
-        t["loss_pred"],
-        yerr=[t["loss_pred"] - t["pi_low"], t["pi_high"] - t["loss_pred"]],
-        fmt="s",
-        color=FIT_COLOR,
-        label="predicted (95% PI)",
-    )
-    ax.plot(t["C"], t["loss"], "kx", ms=8, label="actual")
-    ax.set_xscale("log")
-    ax.set_xlabel("compute C = 6ND (FLOPs)")
-    ax.set_ylabel("final loss (nats/byte)")
-    ax.set_title("backtest: approach 3 fitted below the largest budget")
-    ax.legend(fontsize=8)
-    return fig

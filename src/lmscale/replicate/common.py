@@ -1,4 +1,4 @@
-"""Small helpers every study uses: number formatting with intervals, power-law fits, figures."""
+"""Small helpers every study uses: number formatting with intervals, power-law fits."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import pandas as pd
 
 from lmscale.fit import FitResult, fit
 from lmscale.fit.intervals import percentile_interval
-from lmscale.report.style import new_figure
+from lmscale.report.wording import param_ci, short_n
 
 __all__ = [
     "BYTES_PER_BPE",
     "best_rows",
     "ci_text",
     "fit_power",
-    "new_figure",
     "paired_interval",
     "param_ci",
     "pct",
@@ -27,13 +26,6 @@ __all__ = [
 
 #: WebText2: 96 GB of text in 2.29e10 BPE tokens (Kaplan et al. 2020 §2.3): our tokens are bytes.
 BYTES_PER_BPE = 4.2
-
-
-def param_ci(result: FitResult, name: str) -> tuple[float, float, float]:
-    """(estimate, low, high) of a fitted parameter (or derived quantity); NaN bounds without bootstrap."""
-    est = float(result.params[name]) if name in result.params else float(result.derived.get(name, np.nan))
-    lo, hi = result.ci.get(name, (np.nan, np.nan))
-    return est, float(lo), float(hi)
 
 
 def ci_text(value: float, low: float = np.nan, high: float = np.nan, digits: int = 3) -> str:
@@ -51,11 +43,6 @@ def sci(x: float, digits: int = 2) -> str:
         return text
     mantissa, exponent = text.split("e")
     return f"{mantissa}e{int(exponent)}"
-
-
-def short_n(n: float) -> str:
-    """A size as the text writes it: 1e+03 -> 1e3, 3.2e+05 -> 3.2e5."""
-    return f"{n:.2g}".replace("e+0", "e").replace("e+", "e")
 
 
 def paired_interval(draws_new: np.ndarray, draws_old: np.ndarray) -> tuple[float, float]:

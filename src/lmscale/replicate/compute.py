@@ -11,8 +11,6 @@ the exact count (attention, embeddings and logits included).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -20,10 +18,10 @@ from lmscale.errors import InputError
 from lmscale.fit import Conventions, get_law
 from lmscale.fit.frontier import FrontierResult, fit_frontier
 from lmscale.reference import load_allocation_exponents, load_allocation_rules
-from lmscale.replicate.common import ci_text, new_figure, paired_interval, pct
+from lmscale.replicate.common import ci_text, paired_interval, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import StudyResult
-from lmscale.report.style import FIT_COLOR, SizeColors
+from lmscale.report.replication import compute as compute_figures
 
 PRESET = "kaplan-cpu"
 PAPER_ALPHA_C = get_law("kaplan2020-c").params["alpha_C"]  # Kaplan eq. 1.3, L(C_min): 0.050
@@ -150,38 +148,7 @@ def analyse_compute(ctx: Context) -> StudyResult:
         "Porian et al. count the output layer in both C and N; with a 256-symbol vocabulary the output layer is "
         f"{pct(float((1 - runs['N'] / runs['N_total']).max()), 0)} of our smallest model's parameters"
     )
-    res.figures["frontier"] = _figure(curves, f6, fx)
+    res.figures["frontier"] = compute_figures.frontiers(curves, f6, fx)
     return res
 
 
-def _figure(curves: pd.DataFrame, f6: FrontierResult, fx: FrontierResult) -> Any:
-    fig, axes = new_figure(2)
-    colors = SizeColors.for_values(curves["N"].to_numpy(float))
-    for _, g in curves.groupby("run"):
-        axes[0].plot(g["flops_6n"], g["loss"], color=colors(g["N"].iloc[0]), lw=1)
-    env = f6.envelope
-    grid = np.geomspace(env["C"].min(), env["C"].max() * 10, 100)
-    axes[0].plot(
-        grid, f6.predict(C=grid), color=FIT_COLOR, lw=2, label=f"L(C_min), α_C = {f6.params['alpha_C']:.3f}"
-    )
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("compute C = 6ND (FLOPs)")
-    axes[0].set_ylabel("held-out loss (nats/byte)")
-    axes[0].set_title("learning curves and their envelope (Figure 13)")
-    axes[0].legend(fontsize=8)
-    colors.colorbar(fig, axes[0])
-    for f, label, color in ((f6, "C = 6ND", FIT_COLOR), (fx, "exact FLOPs", "#1f77b4")):
-        used = f.envelope[f.envelope["used"]] if "used" in f.envelope.columns else f.envelope
-        axes[1].plot(used["C"], used["N"], "o", color=color, ms=3, alpha=0.6)
-        g = np.geomspace(used["C"].min(), used["C"].max(), 50)
-        axes[1].plot(
-            g, f.allocation.predict(g), color=color, label=f"{label}: N ∝ C^{f.allocation.exponent:.2f}"
-        )
-    axes[1].set_xscale("log")
-    axes[1].set_yscale("log")
-    axes[1].set_xlabel("compute C (FLOPs)")
-    axes[1].set_ylabel("N attaining the frontier")
-    axes[1].set_title("compute-efficient model size (Figure 14)")
-    axes[1].legend(fontsize=8)
-    return fig

@@ -17,11 +17,10 @@ import pandas as pd
 
 from lmscale.fit import FitResult
 from lmscale.fit.curves import early_stopped
-from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct, sci
+from lmscale.replicate.common import ci_text, fit_power, param_ci, pct, sci
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, judged
-from lmscale.report.figures import loglog_axes
-from lmscale.report.style import FIT_COLOR, SizeColors, log_span
+from lmscale.report.replication import data as data_figures
 
 PRESET = "data-early-stop"
 RISE_MIN = 0.01  # early stopping reached: the last evaluation is >= 1% above the lowest
@@ -91,7 +90,7 @@ def early_stop_findings(
         "D_c": list(param_ci(ld, "D_c")) if ld is not None else None,
         "r2_log": ld.r2_log if ld is not None else None,
     }
-    return [check, f], numbers, table, figure_early_stop(table, ld, n_star)
+    return [check, f], numbers, table, data_figures.early_stop(table, ld, n_star)
 
 
 def _design_check(table: pd.DataFrame, n_top: float, n_stopped: int) -> Finding:
@@ -106,22 +105,3 @@ def _design_check(table: pd.DataFrame, n_top: float, n_stopped: int) -> Finding:
     )
 
 
-def figure_early_stop(table: pd.DataFrame, ld: FitResult | None, n_star: float) -> Any:
-    fig, (ax,) = new_figure(1, width=6.2)
-    colors = SizeColors.for_values(table["N"].to_numpy())
-    for n, g in table.groupby("N"):
-        g = g.sort_values("D")
-        ax.plot(g["D"], g["loss"], "-", color=colors(n), lw=0.8)
-        stopped = g[g["stopped"]]
-        ax.plot(stopped["D"], stopped["loss"], "o", color=colors(n), label=f"N={n:.3g}, early-stopped")
-        still = g[~g["stopped"]]
-        ax.plot(
-            still["D"], still["loss"], "o", mfc="none", color=colors(n), label=f"N={n:.3g}, still falling"
-        )
-    if ld is not None:
-        grid = log_span(table["D"].to_numpy(), n=100)
-        ax.plot(grid, ld.predict(D=grid), "--", color=FIT_COLOR, label=f"L(D) at N={n_star:.3g}")
-    loglog_axes(ax, "D: distinct training tokens (bytes)", "lowest held-out loss (nats/byte)")
-    ax.set_title("L(D): 1e7 tokens per run, open markers still falling at the end")
-    ax.legend(fontsize=7)
-    return fig

@@ -22,12 +22,12 @@ from lmscale.errors import InputError
 from lmscale.fit import FitResult, backtest, fit, get_law
 from lmscale.fit.curves import early_stopped
 from lmscale.fit.intervals import percentile_interval
-from lmscale.replicate.common import BYTES_PER_BPE, ci_text, new_figure, param_ci, pct, sci
+from lmscale.replicate.common import BYTES_PER_BPE, ci_text, param_ci, pct, sci
 from lmscale.replicate.context import Context
 from lmscale.replicate.data_early_stop import early_stop_findings
 from lmscale.replicate.result import Finding, StudyResult, judged
 from lmscale.report.analysis import attempt
-from lmscale.report.style import FIT_COLOR, PUBLISHED_COLORS, SizeColors, log_span
+from lmscale.report.replication import data as data_figures
 
 PRESET = "data-limited"
 
@@ -79,15 +79,6 @@ def ratio_draws(res: FitResult) -> np.ndarray:
 def l_inf(res: FitResult, n: np.ndarray) -> np.ndarray:
     """L(N, ∞) = (N_c/N)^α_N: the loss with unlimited data."""
     return res.unlimited_data_loss_of(res.theta(), n)[0]
-
-
-def penalty_curve(res: FitResult, x: np.ndarray) -> np.ndarray:
-    """δL(N, D) = L(N, D)/L(N, ∞) − 1 as a function of x = N^(α_N/α_D)/D (eq. 4.3), which it depends on
-    alone under eq. 1.5: evaluated at one size, N = N_c, where D = N_c^(α_N/α_D)/x."""
-    p = res.params
-    n = p["N_c"]
-    d = n ** (p["alpha_N"] / p["alpha_D"]) / np.asarray(x, float)
-    return res.predict(N=n, D=d) / l_inf(res, n) - 1.0
 
 
 def d2_table(res: FitResult, sizes: np.ndarray) -> pd.DataFrame:
@@ -303,64 +294,6 @@ def finding_overfit(table: pd.DataFrame, res: FitResult) -> tuple[Finding, dict]
 # ---------------------------------------------------------------------------------------------------
 
 
-def figure_loss_vs_d(table: pd.DataFrame, res: FitResult):
-    fig, (ax,) = new_figure(1, width=6.2)
-    colors = SizeColors.for_values(table["N"].to_numpy())
-    grid = log_span(table["D"].to_numpy(), n=100)
-    for n, g in table.groupby("N"):
-        c = colors(n)
-        ax.plot(g["D"], g["loss"], "o", color=c)
-        ax.plot(grid, res.predict(N=np.full_like(grid, n), D=grid), "-", color=c, lw=1.2)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("D: distinct training tokens (bytes)")
-    ax.set_ylabel("early-stopped held-out loss (nats/byte)")
-    ax.set_title("Early-stopped loss vs data, L(N, D) fit (lines)")
-    colors.colorbar(fig, ax)
-    return fig
-
-
-def figure_penalty(table: pd.DataFrame, res: FitResult):
-    fig, (ax,) = new_figure(1, width=6.2)
-    colors = SizeColors.for_values(table["N"].to_numpy())
-    ax.scatter(table["x"], table["penalty"], c=colors(table["N"].to_numpy()), zorder=3)
-    grid = log_span(table["x"].to_numpy(), n=200)
-    ax.plot(grid, penalty_curve(res, grid), "-", color=FIT_COLOR, label="fit: eq. 4.3")
-    ax.axhline(PENALTY, color=PUBLISHED_COLORS["kaplan2020"], ls=":", label="2% penalty")
-    ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=1e-3)
-    r = res.params["alpha_N"] / res.params["alpha_D"]
-    ax.set_xlabel(f"N^(α_N/α_D) / D   (α_N/α_D = {r:.3g})")
-    ax.set_ylabel("L / L(N, ∞) − 1")
-    ax.set_title("Overfitting penalty (Kaplan Figure 9 right)")
-    ax.legend(fontsize=8)
-    colors.colorbar(fig, ax)
-    return fig
-
-
-def figure_curves(curves: pd.DataFrame, table: pd.DataFrame, target_n: float = 1e5):
-    sizes = table["N"].unique()
-    n = float(sizes[np.argmin(np.abs(np.log(sizes / target_n)))])
-    sub = table[table["N"] == n].sort_values("D")
-    fig, (ax,) = new_figure(1, width=6.2)
-    caps = SizeColors.for_values(sub["D"].to_numpy())
-    for row in sub.itertuples():
-        g = curves[curves["run"] == row.run].sort_values("tokens")
-        c = caps(row.D)
-        ax.plot(
-            g["tokens"], g["loss"], "-", color=c, lw=1.2, label=f"{row.D:.3g} distinct ({row.epochs:.3g} ep)"
-        )
-        ax.plot([row.tokens_at_min], [row.loss], "v", color=c)
-    ax.set_xscale("log")
-    ax.set_xlabel("tokens trained")
-    ax.set_ylabel("held-out loss (nats/byte)")
-    ax.set_title(f"N = {n:.3g}: learning curves per data cap (▼ = minimum)")
-    lo = float(sub["loss"].min())
-    ax.set_ylim(lo * 0.97, lo * 1.6)
-    ax.legend(fontsize=8)
-    return fig
-
-
 # ---------------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------------
@@ -415,8 +348,8 @@ def analyse_data(ctx: Context) -> StudyResult:
     if bt is not None:
         result.tables["data_backtest"] = bt.table
     result.tables["data_early_stop_runs"] = es_table
-    result.figures["data_loss_vs_d"] = figure_loss_vs_d(table, nd)
+    result.figures["data_loss_vs_d"] = data_figures.loss_vs_d(table, nd)
     result.figures["data_early_stop"] = es_figure
-    result.figures["data_penalty"] = figure_penalty(table, nd)
-    result.figures["data_curves"] = figure_curves(curves, table)
+    result.figures["data_penalty"] = data_figures.penalty(table, nd, PENALTY)
+    result.figures["data_curves"] = data_figures.curves(curves, table)
     return result

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
@@ -22,7 +21,6 @@ from lmscale.fit.loglog import LogLogLine, fit_line
 from lmscale.replicate.common import (
     ci_text,
     fit_power,
-    new_figure,
     paired_interval,
     param_ci,
     pct,
@@ -30,8 +28,7 @@ from lmscale.replicate.common import (
 )
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import Finding, StudyResult, judged
-from lmscale.report.figures import loglog_axes
-from lmscale.report.style import SizeColors, log_span
+from lmscale.report.replication import learning_rate as learning_rate_figures
 
 STUDY = "lr-sweep"
 NAME = "learning-rate"
@@ -206,38 +203,8 @@ def analyse_learning_rate(ctx: Context) -> StudyResult:
     )
     res.tables["lr_sweep"] = table
     res.tables["lr_optima"] = opt
-    res.figures["lr_sweep"] = _sweep_figure(table, opt)
-    res.figures["lr_loss_vs_n"] = _loss_figure(best, rule, fits)
+    res.figures["lr_sweep"] = learning_rate_figures.sweep(table, opt, SWEEP)
+    res.figures["lr_loss_vs_n"] = learning_rate_figures.loss(best, rule, fits, RULE)
     return res
 
 
-def _sweep_figure(table: pd.DataFrame, opt: pd.DataFrame) -> Figure:
-    fig, (ax,) = new_figure(1)
-    colors = SizeColors.for_values(table["N"].to_numpy(float))
-    for n, g in table.groupby("N"):
-        o = opt[opt["N"] == n].iloc[0]
-        rel = g["loss"] / o["best_loss"] - 1.0
-        ax.plot(g["lr_scale"], 100 * rel, "o-", color=colors(n), label=f"N≈{short_n(n)}")
-        ax.axvline(o["lr_scale_star"], color=colors(n), lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.minorticks_off()
-    ax.set_xticks(SWEEP, [f"{x:g}" for x in SWEEP])
-    ax.set_xlabel("lr_scale (lr = lr_scale·N^-0.25)")
-    ax.set_ylabel("final held-out loss above the size's best (%)")
-    ax.set_title("Learning-rate sweep (dotted: parabola vertex lr_scale*)", fontsize=9)
-    ax.legend(fontsize=7)
-    return fig
-
-
-def _loss_figure(best: pd.DataFrame, rule: pd.DataFrame, fits: dict[str, FitResult]) -> Figure:
-    fig, (ax,) = new_figure(1)
-    grid = log_span(best["N"].to_numpy(float))
-    for key, df, color in (("tuned", best, "C3"), ("rule", rule, "C0")):
-        fit = fits[key]
-        label = "each size's best rate" if key == "tuned" else f"lr_scale {RULE:g}"
-        ax.plot(df["N"], df["loss"], "o", color=color, label=label)
-        ax.plot(grid, fit.predict(N=grid), "-", color=color, lw=1, label=f"α_N {fit.params['alpha_N']:.3f}")
-    loglog_axes(ax, "non-embedding parameters N", "final held-out loss (nats/byte)")
-    ax.set_title("L(N) at the shared rule and at each size's best rate", fontsize=9)
-    ax.legend(fontsize=7)
-    return fig

@@ -13,16 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
-from lmscale.replicate.common import ci_text, fit_power, new_figure, param_ci, pct
+from lmscale.replicate.common import ci_text, fit_power, param_ci, pct
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import StudyResult
-from lmscale.report.figures import loglog_axes
-from lmscale.report.style import FIT_COLOR
+from lmscale.report.replication import noise as noise_figures
 
 MIN_REPLICATES = 3
 MIN_SIZES = 3
@@ -140,7 +138,7 @@ def analyse_noise(ctx: Context) -> StudyResult:
         f"(over data orders: {res.numbers['data_seed']['step_ratio']:.3f})",
         figure="noise",
     )
-    res.figures["noise"] = figure_noise(by_factor, fits)
+    res.figures["noise"] = noise_figures.noise(by_factor, fits)
     res.notes.append(
         "kaplan-cpu's own run (seed 0, data order 0) is the first replicate of both factors. The two factors "
         "are measured apart, not crossed: a run-to-run spread with both changed is not measured here."
@@ -148,29 +146,3 @@ def analyse_noise(ctx: Context) -> StudyResult:
     return res
 
 
-def figure_noise(runs: dict[str, pd.DataFrame], fits: dict[str, dict[int, FitResult]]) -> Any:
-    fig, axes = new_figure(2)
-    markers = ["o", "s", "^"]
-    for column, style in (("seed", "-"), ("data_seed", ":")):
-        for i, (v, g) in enumerate(runs[column].sort_values("N").groupby(column)):
-            if column == "data_seed" and v == 0:
-                continue  # the same run as seed 0
-            label = "seed 0, data_seed 0 (kaplan-cpu)" if column == "seed" and v == 0 else f"{column} {v}"
-            axes[0].plot(g["N"], g["loss"], marker=markers[i % 3], ls=style, lw=0.6, label=label)
-    loglog_axes(axes[0], "non-embedding parameters N", "final held-out loss (nats/byte)")
-    axes[0].set_title("final loss per replicate")
-    axes[0].legend(fontsize=8)
-    labels = []
-    for column in ("seed", "data_seed"):
-        for v, f in sorted(fits[column].items()):
-            if column == "data_seed" and v == 0:
-                continue
-            a, lo, hi = param_ci(f, "alpha_N")
-            err = [[a - lo], [hi - a]] if np.isfinite(lo) else None
-            color = FIT_COLOR if v == 0 else "k"
-            axes[1].errorbar([len(labels)], [a], yerr=err, fmt="o", color=color, capsize=4)
-            labels.append("both 0" if v == 0 else f"{column} {v}")
-    axes[1].set_xticks(range(len(labels)), labels, fontsize=7)
-    axes[1].set_ylabel("α_N with its 95% bootstrap interval")
-    axes[1].set_title("α_N of L(N) per replicate")
-    return fig

@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
 from lmscale.jsonsafe import plain
 from lmscale.replicate.criteria import GROUPS, LEGEND, VERDICTS, Verdict, criterion
+from lmscale.report.style import plain_loss_ticks
 
 
 @dataclass
@@ -97,7 +97,7 @@ class StudyResult:
         written: list[Path] = []
         for stem, fig in self.figures.items():
             path = folder / f"{stem}.png"
-            _plain_loss_ticks(fig)
+            plain_loss_ticks(fig)
             fig.savefig(path, dpi=110)
             written.append(path)
         for stem, table in self.tables.items():
@@ -148,16 +148,6 @@ class StudyResult:
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
         return "\n".join(lines)
-
-
-def _plain_loss_ticks(fig: Figure) -> None:
-    """Log y axes spanning less than a decade (losses) read better as 2, 2.5, 3 than as 2×10⁰."""
-    for ax in fig.axes:
-        lo, hi = ax.get_ylim()
-        if ax.get_yscale() == "log" and lo > 0 and hi / lo < 10:
-            fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
-            ax.yaxis.set_major_formatter(fmt)
-            ax.yaxis.set_minor_formatter(fmt)
 
 
 def _cell(text: str) -> str:

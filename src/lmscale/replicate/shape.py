@@ -18,10 +18,11 @@ import pandas as pd
 from lmscale.errors import InputError
 from lmscale.fit import FitResult
 from lmscale.fit.intervals import percentile_interval
-from lmscale.replicate.common import fit_power, new_figure, param_ci
+from lmscale.replicate.common import fit_power, param_ci
 from lmscale.replicate.context import Context
 from lmscale.replicate.criteria import criterion
 from lmscale.replicate.result import StudyResult
+from lmscale.report.replication import shape as shape_figures
 
 STUDY = "shape"
 SCALING_STUDY = "kaplan-cpu"
@@ -221,36 +222,6 @@ def _factor_finding(
     )
 
 
-def _figure(tables: dict[str, pd.DataFrame]):
-    fig, axes = new_figure(3, width=4.4)
-    spec = [
-        ("aspect", "aspect", "aspect ratio d_model / n_layer", True),
-        ("heads", "n_head", "n_head at 4×48 (head dim 48/n_head)", True),
-        ("ff_ratio", "ff_ratio", "feed-forward ratio d_ff / d_model", True),
-    ]
-    for ax, (name, x, label, logx) in zip(axes, spec, strict=True):
-        t = tables.get(name)
-        ax.axhspan(0, FLAT_PCT, color="#2ca02c", alpha=0.08, label=f"within {FLAT_PCT:g}%")
-        if t is not None and len(t):
-            yerr = np.vstack([t["increase_pct"] - t["increase_lo"], t["increase_hi"] - t["increase_pct"]])
-            yerr = np.nan_to_num(np.clip(yerr, 0, None))
-            ax.errorbar(t[x], t["increase_pct"], yerr=yerr, marker="o", color="#1f77b4", capsize=3)
-            for v, y, lab in zip(t[x], t["increase_pct"], t["label"], strict=True):
-                ax.annotate(lab, (v, y), textcoords="offset points", xytext=(3, 4), fontsize=6)
-        if name == "aspect":
-            ax.axvspan(*PAPER_ASPECT, color="#7f7f7f", alpha=0.1, label="paper's flat range 20–200")
-        if logx:
-            ax.set_xscale("log")
-            if t is not None and len(t):  # label the swept values, not powers of ten
-                ax.set_xticks(sorted(set(t[x])), [f"{v:g}" for v in sorted(set(t[x]))])
-                ax.minorticks_off()
-        ax.set_xlabel(label)
-        ax.set_ylabel("loss increase over best (%)")
-        ax.legend(fontsize=7, loc="upper right")
-    axes[0].set_title("Shape at N≈1e5 (losses moved to N = 1e5)", fontsize=9)
-    return fig
-
-
 def analyse_shape(ctx: Context) -> StudyResult:
     df = _shapes(ctx)
     corr = _correction(ctx)
@@ -307,7 +278,7 @@ def analyse_shape(ctx: Context) -> StudyResult:
         )
     res.numbers = numbers
     res.tables = {"shape_" + k: v for k, v in tables.items()}
-    res.figures["shape"] = _figure(tables)
+    res.figures["shape"] = shape_figures.shape(tables, FLAT_PCT, PAPER_ASPECT)
     return res
 
 

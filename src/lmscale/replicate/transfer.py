@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from lmscale.errors import InputError
 from lmscale.fit.loglog import r_squared
 from lmscale.fit.shift import fit_shift
-from lmscale.replicate.common import ci_text, new_figure
+from lmscale.replicate.common import ci_text
 from lmscale.replicate.context import Context
 from lmscale.replicate.result import StudyResult
-from lmscale.report.style import FIT_COLOR, SizeColors
+from lmscale.report.replication import transfer as transfer_figures
 
 STUDY = "kaplan-cpu"
 CODE = "python-code"
@@ -182,37 +181,6 @@ def _curves_finding(
     return True
 
 
-def _figure(f: pd.DataFrame, cp: pd.DataFrame | None, a: float, b: float) -> Figure:
-    fig, (ax, ax2) = new_figure(2)
-    colors = SizeColors.for_values(f["N"].to_numpy())
-    if cp is not None:
-        for run, g in cp.groupby("run"):
-            n = (
-                float(f.loc[f["run"] == run, "N"].iloc[0])
-                if (f["run"] == run).any()
-                else float(g["N"].iloc[0])
-            )
-            ax.plot(g["english"], g["code"], "-", color=colors(n), alpha=0.5, lw=1)
-    ax.scatter(
-        f["english"], f["code"], c=colors(f["N"].to_numpy()), s=45, edgecolor="k", zorder=3, label="final"
-    )
-    xs = np.linspace(f["english"].min(), f["english"].max(), 50)
-    ax.plot(xs, a + b * xs, color=FIT_COLOR, lw=2, label=f"fit to finals: slope {b:.2f}")
-    xm, ym = f["english"].mean(), f["code"].mean()
-    ax.plot(xs, ym + (xs - xm), "--", color="#7f7f7f", label="slope 1 (constant offset)")
-    ax.set_xlabel("English (training distribution) loss, nats/byte")
-    ax.set_ylabel("Python-code loss, nats/byte")
-    ax.set_title("Transfer: finals (points) and learning curves (lines)", fontsize=9)
-    ax.legend(fontsize=7)
-    ax2.scatter(f["N"], f["code"] - f["english"], c=colors(f["N"].to_numpy()), s=45, edgecolor="k")
-    ax2.set_xscale("log")
-    ax2.set_xlabel("N (non-embedding parameters)")
-    ax2.set_ylabel("offset: code − English loss (nats)")
-    ax2.set_title("Offset at the end of training", fontsize=9)
-    colors.colorbar(fig, [ax, ax2])
-    return fig
-
-
 def analyse_transfer(ctx: Context) -> StudyResult:
     f = _finals(ctx)
     cp = _curve_points(ctx, f)
@@ -236,5 +204,5 @@ def analyse_transfer(ctx: Context) -> StudyResult:
     res.tables["transfer_finals"] = f.assign(offset=f["code"] - f["english"])
     if cp is not None:
         res.tables["transfer_curves"] = cp
-    res.figures["transfer"] = _figure(f, cp, a, b)
+    res.figures["transfer"] = transfer_figures.transfer(f, cp, a, b)
     return res

@@ -10,6 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 CMAP = "viridis"
 FIT_COLOR = "#d62728"  # this study's fits
@@ -66,3 +67,13 @@ def log_span(values: np.ndarray, extend_to: float | None = None, n: int = 200) -
     if hi <= lo:
         lo, hi = lo / 2, hi * 2
     return np.geomspace(lo, hi, n)
+
+
+def plain_loss_ticks(fig: Figure) -> None:
+    """Log y axes spanning less than a decade (losses) read better as 2, 2.5, 3 than as 2×10⁰."""
+    for ax in fig.axes:
+        lo, hi = ax.get_ylim()
+        if ax.get_yscale() == "log" and lo > 0 and hi / lo < 10:
+            fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
+            ax.yaxis.set_major_formatter(fmt)
+            ax.yaxis.set_minor_formatter(fmt)
