@@ -48,7 +48,9 @@ def _colors(a: Analysis) -> SizeColors:
     return SizeColors.for_values(n)
 
 
-def loglog_axes(ax, xlabel: str, ylabel: str = "loss (nats/token)") -> None:
+def loglog_axes(ax, xlabel: str, ylabel: str = "loss (nats/token)", plain_loss: bool = True) -> None:
+    """Log-log axes with their labels; an axis whose label names a loss gets plain tick labels, unless
+    ``plain_loss`` is False (a label that names a loss on an axis of something else)."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
@@ -56,7 +58,7 @@ def loglog_axes(ax, xlabel: str, ylabel: str = "loss (nats/token)") -> None:
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     # Losses span less than a decade: plain numbers (2.5, 3), not 3×10⁰.
     for axis, label in ((ax.xaxis, xlabel), (ax.yaxis, ylabel)):
-        if "loss" in label:
+        if plain_loss and "loss" in label:
             axis.set_major_formatter(plain)
             axis.set_minor_formatter(plain)
 

@@ -10,6 +10,7 @@ import pandas as pd
 from lmscale.fit import FitResult
 from lmscale.fit.batch import BatchSweepResult, BcritFit, critical_batch, steps_min
 from lmscale.fit.intervals import percentile_interval
+from lmscale.report.figures import loglog_axes
 from lmscale.report.style import (
     FIT_COLOR,
     PUBLISHED_COLORS,
@@ -30,10 +31,7 @@ def tradeoff(sweep: BatchSweepResult):
         # eq. 5.1 along B: S = S_min + E_min/B, E = B·S_min + E_min
         b = np.geomspace(pts["B"].min() / 3, pts["B"].max() * 3, 100)
         ax.plot(r.S_min + r.E_min / b, b * r.S_min + r.E_min, "-", color=c, lw=1)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("steps S to reach the target")
-    ax.set_ylabel("tokens E = B·S processed (bytes)")
+    loglog_axes(ax, "steps S to reach the target", "tokens E = B·S processed (bytes)")
     ax.set_title("Steps vs tokens per target loss, eq. 5.1 fits (Figure 11)")
     colors.colorbar(fig, ax, label="target loss (nats/byte)")
     return fig
@@ -72,10 +70,7 @@ def bcrit(
         )
         med = noise.groupby("loss")["B_simple"].median()
         ax.plot(med.index, med.to_numpy(), "s", color="#1f77b4", label="median B_simple at target")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("loss (nats/byte)")
-    ax.set_ylabel("batch size (bytes)")
+    loglog_axes(ax, "loss (nats/byte)", "batch size (bytes)")
     ax.set_title("Critical batch size vs loss (Figure 10)")
     ax.legend(fontsize=7)
     return fig
@@ -91,10 +86,7 @@ def ns(table: pd.DataFrame, res: FitResult, bcrit: tuple[float, float]):
         ax.plot(smin[m], table["loss"][m], "o", ms=3, color=c)
         grid = log_span(smin[m], n=100)
         ax.plot(grid, res.predict(N=np.full_like(grid, n), S=grid), "-", color=c, lw=1)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("S_min (steps at B ≫ B_crit)")
-    ax.set_ylabel("held-out loss (nats/byte)")
+    loglog_axes(ax, "S_min (steps at B ≫ B_crit)", "held-out loss (nats/byte)")
     ax.set_title("L(N, S_min) fit (lines) on kaplan-cpu curves")
     colors.colorbar(fig, ax)
     return fig

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lmscale.fit.compute_optimal import ComputeOptimal
-from lmscale.report.figures import draw_allocation, draw_isoflop
+from lmscale.report.figures import draw_allocation, draw_isoflop, loglog_axes
 from lmscale.report.style import (
     APPROACH_COLORS,
     FIT_COLOR,
@@ -35,10 +35,7 @@ def allocation(a1: ComputeOptimal, a2: ComputeOptimal, law: Any, a2_small: Compu
     draw_allocation(a2, c, APPROACH_COLORS[2], "approach 2", ax)
     ax.plot(c, law.optimal(c)[0], color=APPROACH_COLORS[3], label=f"approach 3: N ∝ C^{law.derived['a']:.2f}")
     ax.plot(c, a2_small.optimal(c)[0], color="#7f7f7f", ls=":", label="approach 2, small budgets only")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("compute C = 6ND (FLOPs)")
-    ax.set_ylabel("compute-optimal N")
+    loglog_axes(ax, "compute C = 6ND (FLOPs)", "compute-optimal N")
     ax.set_title("N_opt(C): three approaches")
     ax.legend(fontsize=8)
     return fig

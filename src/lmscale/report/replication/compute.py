@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lmscale.fit.frontier import FrontierResult
+from lmscale.report.figures import loglog_axes
 from lmscale.report.style import (
     FIT_COLOR,
     SizeColors,
@@ -25,10 +26,7 @@ def frontiers(curves: pd.DataFrame, f6: FrontierResult, fx: FrontierResult) -> A
     axes[0].plot(
         grid, f6.predict(C=grid), color=FIT_COLOR, lw=2, label=f"L(C_min), α_C = {f6.params['alpha_C']:.3f}"
     )
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("compute C = 6ND (FLOPs)")
-    axes[0].set_ylabel("held-out loss (nats/byte)")
+    loglog_axes(axes[0], "compute C = 6ND (FLOPs)", "held-out loss (nats/byte)")
     axes[0].set_title("learning curves and their envelope (Figure 13)")
     axes[0].legend(fontsize=8)
     colors.colorbar(fig, axes[0])
@@ -39,10 +37,7 @@ def frontiers(curves: pd.DataFrame, f6: FrontierResult, fx: FrontierResult) -> A
         axes[1].plot(
             g, f.allocation.predict(g), color=color, label=f"{label}: N ∝ C^{f.allocation.exponent:.2f}"
         )
-    axes[1].set_xscale("log")
-    axes[1].set_yscale("log")
-    axes[1].set_xlabel("compute C (FLOPs)")
-    axes[1].set_ylabel("N attaining the frontier")
+    loglog_axes(axes[1], "compute C (FLOPs)", "N attaining the frontier")
     axes[1].set_title("compute-efficient model size (Figure 14)")
     axes[1].legend(fontsize=8)
     return fig

@@ -35,10 +35,7 @@ def loss_vs_d(table: pd.DataFrame, res: FitResult):
         c = colors(n)
         ax.plot(g["D"], g["loss"], "o", color=c)
         ax.plot(grid, res.predict(N=np.full_like(grid, n), D=grid), "-", color=c, lw=1.2)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("D: distinct training tokens (bytes)")
-    ax.set_ylabel("early-stopped held-out loss (nats/byte)")
+    loglog_axes(ax, "D: distinct training tokens (bytes)", "early-stopped held-out loss (nats/byte)")
     ax.set_title("Early-stopped loss vs data, L(N, D) fit (lines)")
     colors.colorbar(fig, ax)
     return fig

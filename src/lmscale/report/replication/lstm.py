@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from lmscale.fit import FitResult
 from lmscale.fit.position import log2_bins
+from lmscale.report.figures import loglog_axes
 from lmscale.report.style import (
     SizeColors,
     log_span,
@@ -26,10 +27,7 @@ def loss(df: pd.DataFrame, fits: dict[str, FitResult], families: tuple[str, ...]
         a = param_ci(fits[fam], "alpha_N")[0]
         ax.scatter(d["N"], d["loss"], color=color, marker=marker, label=label, zorder=3)
         ax.plot(grid, fits[fam].predict(N=grid), color=color, lw=1.5, label=f"{label} fit: α_N = {a:.3f}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("N (non-embedding parameters)")
-    ax.set_ylabel("held-out English loss (nats/byte)")
+    loglog_axes(ax, "N (non-embedding parameters)", "held-out English loss (nats/byte)")
     ax.set_title("Transformers vs LSTMs (Kaplan Fig. 7 left)", fontsize=9)
     ax.legend(fontsize=7)
     return fig

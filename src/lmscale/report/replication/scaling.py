@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lmscale.fit.loglog import fit_loglog
+from lmscale.report.figures import loglog_axes
 from lmscale.report.style import (
     FIT_COLOR,
     SizeColors,
@@ -34,10 +35,7 @@ def l_of_n(runs: pd.DataFrame, law: Any, law_e: Any, bt: Any) -> Any:
     ax.plot(
         grid, bt.fit.predict(N=grid), color="#7f7f7f", ls=":", label=f"backtest fit (N ≤ {bt.cutoff:.2g})"
     )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("non-embedding parameters N")
-    ax.set_ylabel("loss (nats/byte)")
+    loglog_axes(ax, "non-embedding parameters N", "loss (nats/byte)")
     ax.set_title("L(N): kaplan-cpu, 1e7 byte tokens per size")
     ax.legend(fontsize=8)
     return fig
@@ -63,10 +61,7 @@ def embedding(runs: pd.DataFrame) -> Any:
         slope, intercept, _ = fit_loglog(x, runs["loss"].to_numpy(float))
         grid = np.geomspace(x.min(), x.max(), 100)
         ax.plot(grid, np.exp(intercept) * grid**slope, color="k", lw=0.8, ls="--")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("loss (nats/byte)")
+        loglog_axes(ax, label, "loss (nats/byte)")
         ax.legend(fontsize=8)
     axes[0].set_title("with embeddings (Figure 6 left)")
     axes[1].set_title("without embeddings (Figure 6 right)")
@@ -88,10 +83,7 @@ def samples(curves: pd.DataFrame, reach: pd.DataFrame, targets: list[float]) -> 
     for t, g in reach.groupby("target"):
         g = g.sort_values("N")
         axes[1].plot(g["N"], g["tokens"], "o-", label=f"loss ≤ {t:.3g}")
-    axes[1].set_xscale("log")
-    axes[1].set_yscale("log")
-    axes[1].set_xlabel("non-embedding parameters N")
-    axes[1].set_ylabel("tokens to reach the loss")
+    loglog_axes(axes[1], "non-embedding parameters N", "tokens to reach the loss", plain_loss=False)
     axes[1].set_title("larger models need fewer tokens")
     axes[1].legend(fontsize=8)
     return fig
