@@ -14,6 +14,7 @@ from lmscale.fit.select import ranks_above, tied_with_best
 from lmscale.reference import load_epoch2024
 from lmscale.report.analysis import analyse
 from lmscale.report.data import from_frames
+from lmscale.report.figures import optimal_allocation
 from lmscale.report.summary import summarise
 
 BOOT = 50
@@ -50,6 +51,19 @@ def test_demo_headline_is_the_best_backtested_method(demo) -> None:
     true_n, _ = optimum(demo.target_flops, TRUE)
     if "N_opt" in s.facts:
         assert abs(math.log10(s.facts["N_opt"] / true_n)) < 0.15
+
+
+def test_the_allocation_figure_marks_the_allocation_the_summary_quotes(demo) -> None:
+    spec = optimal_allocation(demo)
+    ax_n = spec.figure.axes[0]
+    marks = [line for line in ax_n.get_lines() if line.get_marker() == "D"]
+    assert len(marks) == 1
+    facts = summarise(demo).facts
+    if "N_opt" in facts:
+        assert marks[0].get_ydata()[0] == pytest.approx(facts["N_opt"])
+    if demo.headline is not None:  # not approach 3's optimum, which the figure also draws as a line
+        assert f"the allocation the summary quotes, from approach {demo.headline_name[-1]}" in spec.caption
+        assert "no recommendation" not in spec.caption
 
 
 def test_errors_quoted_are_the_selection_table(demo) -> None:

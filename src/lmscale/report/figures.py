@@ -16,6 +16,7 @@ from lmscale.fit import get_law
 from lmscale.fit.compute_optimal import ComputeOptimal
 from lmscale.fit.intervals import percentile_interval
 from lmscale.fit.shift import fit_shift
+from lmscale.report import headline
 from lmscale.report.analysis import Analysis
 from lmscale.report.identify import flags
 from lmscale.report.style import (
@@ -265,6 +266,19 @@ def draw_allocation(
     return n_opt, d_opt
 
 
+def _target_estimates(a: Analysis) -> tuple[str, list[tuple[float, float, float]]]:
+    """The marker at the target: the allocation the summary quotes (the headline method's where there is
+    one, else approach 3's), as its label and (value, low, high) for N_opt and D_opt."""
+    if a.headline is not None and a.headline.target is not None:
+        t = a.headline.target
+        est = [(t[k], *t["ci"].get(k, (np.nan, np.nan))) for k in ("N_opt", "D_opt")]
+        return f"headline, {headline.label(a.headline_name)} (95% CI)", est
+    if a.allocation is None:
+        return "", []
+    est = [(e.value, e.low, e.high) if e.has_interval else (e.value, np.nan, np.nan) for e in (a.allocation.N_opt, a.allocation.D_opt)]
+    return "approach 3 at the target (95% CI)", est
+
+
 def optimal_allocation(a: Analysis) -> FigureSpec:
     res, co2, co1 = a.main, a.approach2, a.approach1
     if res is None and co2 is None and co1 is None:
@@ -288,22 +302,10 @@ def optimal_allocation(a: Analysis) -> FigureSpec:
         if co is not None:
             n_opt, d_opt = draw_allocation(co, grid, colr, lab, ax_n, ax_d)
             out[f"N_opt_{lab.replace(' ', '')}"], out[f"D_opt_{lab.replace(' ', '')}"] = n_opt, d_opt
-    al = a.allocation
-    if al is not None:
-        for ax, est in ((ax_n, al.N_opt), (ax_d, al.D_opt)):
-            yerr = None
-            if est.has_interval:
-                yerr = [[est.value - est.low], [est.high - est.value]]
-            ax.errorbar(
-                [a.target_flops],
-                [est.value],
-                yerr=yerr,
-                fmt="D",
-                color="k",
-                ms=5,
-                capsize=3,
-                label="target (95% CI)",
-            )
+    marker, estimates = _target_estimates(a)
+    for ax, (value, low, high) in zip((ax_n, ax_d), estimates, strict=False):
+        yerr = [[value - low], [high - value]] if np.isfinite(low) and np.isfinite(high) else None
+        ax.errorbar([a.target_flops], [value], yerr=yerr, fmt="D", color="k", ms=5, capsize=3, label=marker)
     for ax in (ax_n, ax_d):
         ax.axvline(a.target_flops, color="k", ls=":", lw=1)
         ax.axvspan(runs["C"].max(), grid.max(), color="#eee", zorder=0)
@@ -316,7 +318,9 @@ def optimal_allocation(a: Analysis) -> FigureSpec:
         "N_opt = G·(C/6)^a, D_opt = G⁻¹·(C/6)^b with a = β/(α+β) from the L(N, D) fit; approaches 1 and 2 "
         "regress the measured optima on C."
     )
-    if flags(res, a.target_flops).optimum:
+    if a.headline is not None:
+        caption += f" The diamond at the target is the allocation the summary quotes, from {headline.label(a.headline_name)}."
+    elif flags(res, a.target_flops).optimum:
         caption += (
             " The L(N, D) fit does not identify the optimum at the target (see the summary): "
             "its marker there is no recommendation."
