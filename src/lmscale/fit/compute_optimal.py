@@ -92,13 +92,15 @@ class ComputeOptimal:
         return self.N_opt.predict_draws(C), self.D_opt.predict_draws(C)
 
     def parabolas(self, points: int = 80) -> pd.DataFrame:
-        """Approach 2's fitted parabola of every budget that has one, over the sizes it was fitted to:
-        columns C, N, loss, used (empty for approach 1)."""
+        """Approach 2's fitted parabola of every budget that has one, over the sizes it was fitted to (its
+        window; beyond them it describes nothing) and its vertex: columns C, N, loss, used (empty for
+        approach 1)."""
         if "p2" not in self.table.columns:
             return pd.DataFrame(columns=["C", "N", "loss", "used"])
         parts = []
         for r in self.table[np.isfinite(self.table["p2"])].itertuples(index=False):
-            x = np.linspace(math.log(r.N_min), math.log(r.N_max), points)
+            ends = [r.N_fit_min, r.N_fit_max] + ([r.N_opt] if np.isfinite(r.N_opt) else [])  # show its vertex
+            x = np.linspace(math.log(min(ends)), math.log(max(ends)), points)
             loss = _parabola_at((r.p0, r.p1, r.p2), x - r.lnN_centre)
             parts.append(pd.DataFrame({"C": r.C, "N": np.exp(x), "loss": loss, "used": r.used}))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["C", "N", "loss", "used"])
@@ -555,6 +557,9 @@ def _budget_row(
         "n_runs": len(g),
         "N_min": math.exp(lo),
         "N_max": math.exp(hi),
+        # the runs the parabola was fitted to (its window): where the parabola describes the data
+        "N_fit_min": math.exp(x[fitted_to].min()) if fitted_to.any() else np.nan,
+        "N_fit_max": math.exp(x[fitted_to].max()) if fitted_to.any() else np.nan,
         "N_opt": n_opt,
         "N_opt_low": n_lo,
         "N_opt_high": n_hi,

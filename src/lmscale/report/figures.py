@@ -239,7 +239,8 @@ def isoflop(a: Analysis) -> FigureSpec:
     n_used = int(co.table["used"].sum())
     caption = (
         f"IsoFLOP profiles (Hoffmann et al. 2022, approach 2): runs grouped into {len(co.table)} compute budgets, "
-        f"a parabola in log N fitted to each (robust Huber), its minimum (star) taken as N_opt. {n_used} budgets "
+        f"a parabola in log N fitted to each (robust Huber) over the runs nearest its minimum and drawn over them, its "
+        f"minimum (star) taken as N_opt. {n_used} budgets "
         "have a usable minimum (grey: excluded)."
     )
     parabolas = curves.drop(columns="used").rename(columns={"C": "budget", "loss": "loss_parabola"})
