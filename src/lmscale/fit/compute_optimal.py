@@ -95,10 +95,9 @@ class ComputeOptimal:
         """Approach 2's fitted parabola of every budget that has one, over the sizes it was fitted to (its
         window; beyond them it describes nothing) and its vertex: columns C, N, loss, used (empty for
         approach 1)."""
-        if "p2" not in self.table.columns:
-            return pd.DataFrame(columns=["C", "N", "loss", "used"])
+        fitted = self.table[np.isfinite(self.table["p2"])] if "p2" in self.table.columns else self.table.iloc[:0]
         parts = []
-        for r in self.table[np.isfinite(self.table["p2"])].itertuples(index=False):
+        for r in fitted.itertuples(index=False):
             ends = [r.N_fit_min, r.N_fit_max] + ([r.N_opt] if np.isfinite(r.N_opt) else [])  # show its vertex
             x = np.linspace(math.log(min(ends)), math.log(max(ends)), points)
             loss = _parabola_at((r.p0, r.p1, r.p2), x - r.lnN_centre)
